@@ -1,0 +1,42 @@
+"""The FastAPI application: a thin submit/poll edge over the store and the broker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from promptq import __version__
+from promptq.api import auth, errors
+from promptq.api.routes import batches, catalog, health, jobs
+from promptq.settings import Settings, get_settings
+from promptq.store.engine import engine_for
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = engine_for(settings.database_url)
+        app.state.redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+        app.state.key_cache = {}
+        auth.bootstrap(app.state.engine, settings)
+        if settings.uses_simulator:
+            log.warning("no provider key set: workers call promptq's simulator at %s", settings.sim_url)
+        yield
+        await app.state.redis.aclose()
+
+    app = FastAPI(title="promptq", version=__version__, lifespan=lifespan,
+                  description="Submit LLM extraction and enrichment jobs; poll, stream or "
+                              "receive signed webhooks.")
+    errors.install(app)
+    for router in (jobs.router, batches.router, catalog.router, health.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,48 @@
+"""API keys: stored as SHA-256 hashes, bootstrapped from PROMPTQ_API_KEYS."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from promptq.settings import DEV_API_KEY, Settings
+from promptq.store.models import ApiKey, Tenant
+
+log = logging.getLogger(__name__)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` + base64 of 24 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def bootstrap(engine: Engine, settings: Settings) -> None:
+    """Make sure every configured tenant and key exists (idempotent, safe to race)."""
+    for key, tenant in settings.tenant_keys().items():
+        try:
+            with Session(engine) as s:
+                if s.get(Tenant, tenant) is None:
+                    s.add(Tenant(id=tenant, webhook_secret=new_webhook_secret()))
+                    s.flush()
+                if s.get(ApiKey, hash_key(key)) is None:
+                    s.add(ApiKey(key_hash=hash_key(key), tenant_id=tenant))
+                s.commit()
+        except IntegrityError:
+            pass  # another process created it first
+    if not settings.api_keys:
+        log.warning("PROMPTQ_API_KEYS is not set: development key for tenant 'dev' is %s", DEV_API_KEY)
+
+
+def tenant_for_key(session: Session, key: str) -> str | None:
+    row = session.exec(select(ApiKey.tenant_id).where(ApiKey.key_hash == hash_key(key))).first()
+    return row

@@ -1,0 +1,131 @@
+"""Single jobs: submit, poll, follow live, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+from sse_starlette.sse import EventSourceResponse
+
+from promptq import keys
+from promptq.api import submission
+from promptq.api.deps import JobDep, SessionDep, SettingsDep, TenantDep
+from promptq.api.errors import APIError
+from promptq.api.schemas import JobCreate
+from promptq.store.models import Job
+from promptq.store.public import JobPublic
+from promptq.store.status import JobStatus
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.post("", status_code=202, response_model=JobPublic)
+def create_job(body: JobCreate, tenant: TenantDep, session: SessionDep, settings: SettingsDep,
+               background: BackgroundTasks,
+               idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> JobPublic:
+    """Queue one document. A repeated `Idempotency-Key` returns the job it created first."""
+    task = submission.resolve_task(body.task)
+    submission.check_text(body.input.text, settings)
+    webhook_url = submission.checked_webhook_url(body.webhook_url, settings)
+    if idempotency_key:
+        existing = _by_idempotency_key(session, tenant, idempotency_key)
+        if existing is not None:
+            return _same_request_or_409(existing, body)
+    row = submission.job_row(tenant=tenant, task=task, text=body.input.text, priority=body.priority,
+                             webhook_url=webhook_url, metadata=body.metadata,
+                             idempotency_key=idempotency_key)
+    try:
+        submission.insert_jobs(session, [row])
+        session.commit()
+    except IntegrityError:
+        # A concurrent request with the same key won the race: answer with its job.
+        session.rollback()
+        existing = _by_idempotency_key(session, tenant, idempotency_key or "")
+        if existing is None:
+            raise
+        return _same_request_or_409(existing, body)
+    background.add_task(submission.publish, settings, [(row["id"], str(body.priority))])
+    job = session.get(Job, row["id"])
+    assert job is not None
+    return JobPublic.of(job)
+
+
+def _by_idempotency_key(session: Session, tenant: str, key: str) -> Job | None:
+    return session.exec(select(Job).where(Job.tenant_id == tenant, Job.idempotency_key == key)).first()
+
+
+def _same_request_or_409(job: Job, body: JobCreate) -> JobPublic:
+    if job.task != body.task or job.input_text != body.input.text:
+        raise APIError(409, "this Idempotency-Key was used with a different request", "idempotency_conflict")
+    return JobPublic.of(job)
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job: JobDep) -> JobPublic:
+    return JobPublic.of(job)
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic)
+def cancel_job(job: JobDep, session: SessionDep, settings: SettingsDep,
+               background: BackgroundTasks) -> JobPublic:
+    """Cancel a job that has not finished; a finished job answers 409 and stays as it is."""
+    cancelled = submission.cancel_open_jobs(session, Job.id == job.id)
+    if not cancelled:
+        session.refresh(job)
+        raise APIError(409, f"job {job.id} already finished as {job.status}", "job_finished")
+    ids = submission.enqueue_cancel_webhooks(session, cancelled)
+    session.commit()
+    background.add_task(submission.publish_deliveries, settings, ids)
+    return JobPublic.of(cancelled[0])
+
+
+@router.get("/{job_id}/events", response_class=EventSourceResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def job_events(job_id: str, request: Request, tenant: TenantDep) -> EventSourceResponse:
+    """Server-Sent Events: the job's current status, then each change until it is terminal."""
+    engine = request.app.state.engine
+
+    def load() -> Job | None:
+        with Session(engine) as s:
+            found = s.get(Job, job_id)
+            return found if found is not None and found.tenant_id == tenant else None
+
+    job = await run_in_threadpool(load)
+    if job is None:
+        raise APIError(404, f"no job {job_id!r}")
+    settings = request.app.state.settings
+    redis = request.app.state.redis
+
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        # Read the stream position before the snapshot, so no change falls in between.
+        key = keys.job_events(settings.redis_prefix, job_id)
+        last_id = "0-0"
+        snapshot = await run_in_threadpool(load)
+        assert snapshot is not None
+        yield {"event": "job", "data": JobPublic.of(snapshot).model_dump_json()}
+        if snapshot.status.is_terminal:
+            return
+        while not await request.is_disconnected():
+            entries = await redis.xread({key: last_id}, block=15_000, count=100)
+            if not entries:
+                yield {"event": "ping", "data": "{}"}
+                continue
+            for _, items in entries:
+                for entry_id, fields in items:
+                    last_id = entry_id
+                    data = fields[b"data"].decode()
+                    yield {"event": fields[b"event"].decode(), "data": data}
+                    if JobStatus(json.loads(data).get("status", "queued")).is_terminal:
+                        final = await run_in_threadpool(load)
+                        assert final is not None
+                        yield {"event": "job", "data": JobPublic.of(final).model_dump_json()}
+                        return
+            await asyncio.sleep(0)
+
+    return EventSourceResponse(stream())

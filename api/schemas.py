@@ -1,0 +1,84 @@
+"""Request and response bodies of the HTTP API (the job and batch objects live in store/public.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from promptq.store.public import BatchPublic, JobPublic
+from promptq.store.status import Priority
+
+MAX_METADATA_KEYS = 32
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _small_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and len(value) > MAX_METADATA_KEYS:
+        raise ValueError(f"metadata takes at most {MAX_METADATA_KEYS} keys")
+    return value
+
+
+class JobInput(_Strict):
+    text: str = Field(min_length=1, description="The document to process.")
+
+
+class JobCreate(_Strict):
+    task: str = Field(description="A task name from GET /v1/tasks.")
+    input: JobInput
+    webhook_url: str | None = Field(None, max_length=2048)
+    metadata: dict[str, Any] | None = None
+    priority: Priority = Priority.INTERACTIVE
+
+    _meta = field_validator("metadata")(_small_metadata)
+
+
+class DocumentIn(_Strict):
+    custom_id: str | None = Field(None, max_length=128)
+    text: str = Field(min_length=1)
+    metadata: dict[str, Any] | None = None
+
+    _meta = field_validator("metadata")(_small_metadata)
+
+
+class BatchCreate(_Strict):
+    task: str
+    documents: list[DocumentIn] = Field(min_length=1)
+    webhook_url: str | None = Field(None, max_length=2048)
+    priority: Priority = Priority.BATCH
+
+
+class JobList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[JobPublic]
+    has_more: bool
+    next_after: str | None
+
+
+class TaskPublic(BaseModel):
+    object: Literal["task"] = "task"
+    name: str
+    description: str
+    prompt_version: str
+    versions: list[str]
+    model: str
+    fallbacks: list[str]
+    output_schema: dict[str, Any]
+
+
+class TaskList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[TaskPublic]
+
+
+class WebhookSecret(BaseModel):
+    object: Literal["webhook_secret"] = "webhook_secret"
+    secret: str
+    scheme: str = "Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256>)"
+
+
+__all__ = ["BatchCreate", "BatchPublic", "DocumentIn", "JobCreate", "JobList", "JobPublic",
+           "TaskList", "TaskPublic", "WebhookSecret"]

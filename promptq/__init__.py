@@ -1,0 +1,3 @@
+"""promptq: an asynchronous job queue for production LLM calls."""
+
+__version__ = "0.1.0"

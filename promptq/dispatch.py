@@ -1,0 +1,44 @@
+"""Publishing "run job X" and "deliver webhook Y" messages.
+
+A producer-only Celery app configured from the same celeryconfig as the workers,
+so the API can enqueue without importing any worker code. The job id is the
+Celery task id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+from celery import Celery
+
+RUN_JOB = "promptq.run_job"
+DELIVER_WEBHOOK = "promptq.deliver_webhook"
+WEBHOOK_QUEUE = "webhooks"
+
+
+@lru_cache
+def producer_app(broker_url: str) -> Celery:
+    import celeryconfig
+
+    app = Celery("promptq-producer")
+    app.config_from_object(celeryconfig)
+    app.conf.broker_url = broker_url
+    return app
+
+
+def publish_jobs(broker_url: str, jobs: Iterable[tuple[str, str]], countdown: float | None = None) -> int:
+    """Publish (job id, priority) pairs on one connection; priority names the queue."""
+    app = producer_app(broker_url)
+    count = 0
+    with app.producer_or_acquire() as producer:
+        for job_id, queue in jobs:
+            app.send_task(RUN_JOB, args=[job_id], task_id=job_id, queue=queue,
+                          countdown=countdown, producer=producer)
+            count += 1
+    return count
+
+
+def publish_delivery(broker_url: str, delivery_id: str, countdown: float | None = None) -> None:
+    producer_app(broker_url).send_task(DELIVER_WEBHOOK, args=[delivery_id], queue=WEBHOOK_QUEUE,
+                                       countdown=countdown)

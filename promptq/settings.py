@@ -1,0 +1,123 @@
+"""Typed configuration, read once from the environment and passed down.
+
+Variable names are the public contract (see README, "Configuration"): promptq's own
+carry the ``PROMPTQ_`` prefix, the providers' keep the names their SDKs use.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+DEV_TENANT = "dev"
+# Accepted only while PROMPTQ_API_KEYS is empty, which production refuses.
+DEV_API_KEY = "pq_dev_key_for_local_use_only"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROMPTQ_", extra="ignore")
+
+    env: str = Field("development", description="development | production")
+    database_url: str = "sqlite:///./promptq.db"
+    redis_url: str = "redis://localhost:6379/0"
+    # `tenant:key[,tenant:key…]`; empty means one development key, printed at start.
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Prefix of every Redis key promptq writes (lets tests and tenants of one Redis coexist).
+    redis_prefix: str = "promptq"
+
+    anthropic_api_key: str | None = Field(None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))
+    anthropic_base_url: str | None = Field(None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL"))
+    openai_api_key: str | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
+    # Where the simulator listens when no provider key is set (host root, no /v1).
+    sim_url: str = "http://127.0.0.1:8765"
+
+    # Worker runtime. LLM calls are I/O-bound: one process keeps `worker_concurrency`
+    # calls in flight on threads (Little's law: in-flight ≈ rate × latency).
+    worker_concurrency: int = 200
+    # Deadline of one provider call, seconds (the SDKs' 600 s default is far too long).
+    call_timeout_s: float = 120.0
+    connect_timeout_s: float = 5.0
+    # A running job whose worker stops renewing its lease for this long is presumed dead.
+    job_lease_s: float = 30.0
+    # The relay re-publishes queued jobs whose message is older than this, seconds.
+    relay_stale_s: float = 60.0
+    relay_interval_s: float = 1.0
+    # Waits up to this many seconds ride in a broker message (countdown); longer ones
+    # are parked in the store with a not-before time and re-published by the relay.
+    max_countdown_s: float = 300.0
+    # Per-job budget of provider attempts (transport retries, repairs and fallbacks).
+    max_attempts: int = 8
+    max_batch_documents: int = 10_000
+    max_document_chars: int = 2_000_000
+
+    webhook_timeout_s: float = 10.0
+    # Largest dashboard/ledger page etc.
+    page_limit_max: int = 1000
+
+    flower_basic_auth: str | None = Field(None, validation_alias=AliasChoices("FLOWER_BASIC_AUTH"))
+
+    _split_lists = field_validator("api_keys", "webhook_allowed_hosts", mode="before")(_split_csv)
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver_for_plain_postgres_url(cls, url: str) -> str:
+        # Users write postgresql://…; SQLAlchemy would pick psycopg2, which we do not ship.
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+psycopg://" + url[len(plain):]
+        return url
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_are_tenant_colon_key(cls, keys: list[str]) -> list[str]:
+        for entry in keys:
+            tenant, sep, key = entry.partition(":")
+            if not sep or not tenant or len(key) < 16:
+                raise ValueError(
+                    "PROMPTQ_API_KEYS entries are tenant:key with a key of at least 16 characters"
+                )
+        return keys
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production_defaults(self) -> Settings:
+        if self.env == "production":
+            if not self.api_keys:
+                raise ValueError("PROMPTQ_API_KEYS must be set when PROMPTQ_ENV=production")
+            if self.webhook_allowed_hosts:
+                log.warning("PROMPTQ_WEBHOOK_ALLOWED_HOSTS is set in production: %s",
+                            ", ".join(self.webhook_allowed_hosts))
+        return self
+
+    @property
+    def has_provider_key(self) -> bool:
+        return bool(self.anthropic_api_key or self.openai_api_key)
+
+    @property
+    def uses_simulator(self) -> bool:
+        """No provider key at all: every provider is served by promptq's simulator."""
+        return not self.has_provider_key
+
+    def tenant_keys(self) -> dict[str, str]:
+        """Bootstrap API keys as key → tenant; a development key when none is configured."""
+        if self.api_keys:
+            return {key: tenant for tenant, _, key in (e.partition(":") for e in self.api_keys)}
+        return {DEV_API_KEY: DEV_TENANT}
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

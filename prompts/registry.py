@@ -1,0 +1,160 @@
+"""The prompt registry: tasks, their versioned prompt files and output schemas.
+
+Everything is read through the installed package (importlib.resources), so the
+`promptq` command works from any directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+PLACEHOLDER = "{text}"
+
+
+class OutputMode(StrEnum):
+    TOOL = "tool"  # forced tool use (Anthropic) / strict JSON Schema (OpenAI)
+    JSON = "json"  # JSON-only prompt, fences stripped, one corrective re-ask
+
+
+class OverflowStrategy(StrEnum):
+    SPLIT = "split"        # extract per chunk and merge
+    FALLBACK = "fallback"  # route to a larger-window model
+    TRUNCATE = "truncate"  # keep the beginning of the document
+
+
+class UnknownTask(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class PromptFile:
+    version: str
+    date: str
+    changed: str
+    template: str
+
+    def render(self, text: str) -> str:
+        return self.template.replace(PLACEHOLDER, text)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.template.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    version: str
+    model: str
+    fallbacks: tuple[str, ...]
+    output: OutputMode
+    max_output_tokens: int
+    on_context_overflow: OverflowStrategy
+    prompt: PromptFile
+    schema: dict[str, Any] = field(repr=False)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The primary model, then its fallbacks, in order."""
+        return (self.model, *self.fallbacks)
+
+    @property
+    def tool_name(self) -> str:
+        return self.name
+
+    def validator(self) -> Draft202012Validator:
+        return _validator(self.name, self.version)
+
+
+def _root() -> Traversable:
+    return resources.files("promptq.prompts")
+
+
+def parse_prompt_file(raw: str, *, expected_version: str, where: str) -> PromptFile:
+    """A prompt file is `# key: value` header lines, then the template with `{text}`."""
+    header: dict[str, str] = {}
+    lines = raw.splitlines(keepends=True)
+    body_start = 0
+    for i, line in enumerate(lines):
+        if not line.startswith("#"):
+            body_start = i
+            break
+        key, _, value = line[1:].partition(":")
+        header[key.strip()] = value.strip()
+    else:
+        body_start = len(lines)
+    missing = {"version", "date", "changed"} - header.keys()
+    if missing:
+        raise ValueError(f"{where}: header lacks {', '.join(sorted(missing))}")
+    if header["version"] != expected_version:
+        raise ValueError(f"{where}: header says {header['version']}, folder says {expected_version}")
+    template = "".join(lines[body_start:])
+    if PLACEHOLDER not in template:
+        raise ValueError(f"{where}: the template has no {PLACEHOLDER} placeholder")
+    return PromptFile(header["version"], header["date"], header["changed"], template)
+
+
+def load_task(name: str, entry: dict[str, Any], version: str | None = None) -> Task:
+    version = version or entry["version"]
+    folder = _root() / version
+    prompt_path = folder / f"{name}.txt"
+    schema_path = folder / f"{name}.schema.json"
+    if not prompt_path.is_file() or not schema_path.is_file():
+        raise UnknownTask(f"task {name!r} has no prompt version {version!r}")
+    prompt = parse_prompt_file(prompt_path.read_text(encoding="utf-8"),
+                               expected_version=version, where=f"prompts/{version}/{name}.txt")
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Task(
+        name=name,
+        description=entry.get("description", ""),
+        version=version,
+        model=entry["model"],
+        fallbacks=tuple(entry.get("fallbacks", ())),
+        output=OutputMode(entry.get("output", "tool")),
+        max_output_tokens=int(entry.get("max_output_tokens", 1024)),
+        on_context_overflow=OverflowStrategy(entry.get("on_context_overflow", "truncate")),
+        prompt=prompt,
+        schema=schema,
+    )
+
+
+@lru_cache
+def _catalog_entries() -> dict[str, dict[str, Any]]:
+    return tomllib.loads((_root() / "tasks.toml").read_text(encoding="utf-8"))
+
+
+@lru_cache
+def get_task(name: str, version: str | None = None) -> Task:
+    entries = _catalog_entries()
+    if name not in entries:
+        raise UnknownTask(f"unknown task {name!r}; known: {', '.join(sorted(entries))}")
+    return load_task(name, entries[name], version)
+
+
+def all_tasks() -> list[Task]:
+    return [get_task(name) for name in sorted(_catalog_entries())]
+
+
+def versions_of(name: str) -> list[str]:
+    """Every prompt version on disk for a task, oldest first."""
+    found = [d.name for d in _root().iterdir()
+             if d.is_dir() and d.name.startswith("v") and (d / f"{name}.txt").is_file()]
+    return sorted(found, key=lambda v: int(v[1:]) if v[1:].isdigit() else 0)
+
+
+@lru_cache
+def _validator(name: str, version: str) -> Draft202012Validator:
+    return Draft202012Validator(get_task(name, version).schema,
+                                format_checker=Draft202012Validator.FORMAT_CHECKER)

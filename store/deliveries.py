@@ -1,0 +1,63 @@
+"""Webhook deliveries as rows (an outbox): enqueue events, find the ones to publish again."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from promptq.store.models import WebhookDelivery, new_id, utcnow
+from promptq.store.status import DeliveryStatus
+
+
+def event_body(event_type: str, data: dict[str, Any]) -> str:
+    """The exact bytes that are signed and sent: {"type", "timestamp", "data"}."""
+    return json.dumps({"type": event_type,
+                       "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                       "data": data}, separators=(",", ":"), default=str)
+
+
+def enqueue(session: Session, events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> list[str]:
+    """Store (tenant, url, type, data) events in the caller's transaction; returns their
+    ids, each the webhook-id of every attempt of that delivery."""
+    now = utcnow()
+    rows = [{"id": new_id("msg"), "tenant_id": tenant, "url": url, "event_type": event_type,
+             "payload": event_body(event_type, data), "status": DeliveryStatus.PENDING,
+             "attempts": 0, "dispatched_at": now, "created_at": now}
+            for tenant, url, event_type, data in events]
+    if rows:
+        session.execute(insert(WebhookDelivery), rows)
+    return [r["id"] for r in rows]
+
+
+def mark_dispatched(engine: Engine, delivery_id: str) -> None:
+    with Session(engine) as s:
+        s.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                  .values(dispatched_at=utcnow()))
+        s.commit()
+
+
+def due_for_relay(engine: Engine, *, stale_s: float, limit: int = 1000) -> list[str]:
+    """Pending deliveries to publish again: parked ones now due, and lost messages."""
+    now = utcnow()
+    stale = now - timedelta(seconds=stale_s)
+    with Session(engine) as s:
+        ids = list(s.execute(select(WebhookDelivery.id).where(
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+            or_(and_(WebhookDelivery.dispatched_at.is_(None),
+                     or_(WebhookDelivery.next_attempt_at.is_(None),
+                         WebhookDelivery.next_attempt_at <= now)),
+                and_(WebhookDelivery.dispatched_at < stale,
+                     or_(WebhookDelivery.next_attempt_at.is_(None),
+                         WebhookDelivery.next_attempt_at < stale))),
+        ).limit(limit)).scalars())
+        if ids:
+            s.execute(update(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
+                      .values(dispatched_at=now))
+        s.commit()
+        return ids

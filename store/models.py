@@ -1,0 +1,164 @@
+"""SQLModel tables: the job store is the source of truth, the broker only says "run job X"."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from promptq.store.status import BatchStatus, DeliveryStatus, JobStatus, Priority
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """`prefix_` + 12 hex digits of milliseconds + 20 random: ids sort by creation time,
+    which makes `?after=<id>` pagination follow submission order."""
+    millis = int(time.time() * 1000)
+    return f"{prefix}_{millis:012x}{secrets.token_hex(10)}"
+
+
+class Tenant(SQLModel, table=True):
+    __tablename__ = "tenants"
+
+    id: str = Field(primary_key=True, max_length=64)
+    # Standard Webhooks secret, `whsec_` + base64; shown to the tenant on request.
+    webhook_secret: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    # SHA-256 of the key: keys are high-entropy, so a fast hash is enough and lets
+    # us look the key up by its hash.
+    key_hash: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Batch(SQLModel, table=True):
+    __tablename__ = "batches"
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    task: str
+    status: BatchStatus = Field(default=BatchStatus.IN_PROGRESS)
+    total: int
+    webhook_url: str | None = None
+    priority: Priority = Priority.BATCH
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_batch_status", "batch_id", "status", "id"),
+        Index("ix_jobs_status_dispatched", "status", "dispatched_at"),
+        Index("ix_jobs_tenant_idem", "tenant_id", "idempotency_key", unique=True),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=64)
+    task: str
+    status: JobStatus = Field(default=JobStatus.QUEUED)
+    priority: Priority = Priority.INTERACTIVE
+    batch_id: str | None = Field(default=None, max_length=40)
+    custom_id: str | None = None
+    idempotency_key: str | None = None
+    input_text: str = Field(sa_column=Column(Text, nullable=False))
+    metadata_: dict[str, Any] | None = Field(default=None, sa_column=Column("metadata", JSON))
+    webhook_url: str | None = None
+    prompt_version: str | None = None
+    model: str | None = None
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    error_type: str | None = None
+    error_message: str | None = None
+    # Sums over the ledger rows of this job, kept here so polling needs one row.
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cost_usd: float | None = 0.0
+    attempts: int = 0  # provider calls made (each one a ledger row)
+    # Where in the task's model chain the job is, and how often that model answered
+    # "overloaded" in a row (the retry policy moves on after a few).
+    model_index: int = 0
+    consecutive_overloads: int = 0
+    cache_hit: bool = False
+    input_truncated: bool = False
+    # Scheduling: the relay re-publishes a queued job whose message is stale or
+    # whose parked wait (not_before) is over; a running job whose lease lapsed
+    # belongs to a dead worker.
+    not_before: datetime | None = None
+    dispatched_at: datetime | None = None
+    claim_token: str | None = None
+    lease_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One row per provider attempt, failed ones included: what was asked, spent and returned."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (Index("ix_ledger_tenant_created", "tenant_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    job_id: str = Field(index=True, max_length=40)
+    batch_id: str | None = Field(default=None, max_length=40)
+    task: str
+    provider: str
+    model: str
+    prompt_version: str
+    attempt: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    # None when the model has no price in the table: unknown, never zero.
+    cost_usd: float | None = 0.0
+    latency_ms: int = 0
+    outcome: str  # "ok" or a failure kind ("rate_limited", "refusal", …)
+    request_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event to one URL; `attempts` counts the POSTs, each also in WebhookAttempt."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_deliveries_status_next", "status", "next_attempt_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)  # the webhook-id header, stable across retries
+    tenant_id: str = Field(max_length=64)
+    url: str
+    event_type: str
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # the exact signed body
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+class WebhookAttempt(SQLModel, table=True):
+    __tablename__ = "webhook_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(index=True, max_length=40)
+    attempt: int
+    status_code: int | None = None
+    error: str | None = None
+    latency_ms: int = 0
+    created_at: datetime = Field(default_factory=utcnow)

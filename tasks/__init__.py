@@ -1,0 +1,1 @@
+"""Celery task definitions: thin wrappers over workers/ (run a job, deliver a webhook)."""

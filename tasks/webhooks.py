@@ -1,0 +1,20 @@
+"""Deliver one webhook attempt; the next one rides a countdown or is parked for the relay."""
+
+from __future__ import annotations
+
+from promptq.dispatch import DELIVER_WEBHOOK, publish_delivery
+from promptq.store.deliveries import mark_dispatched
+from promptq.workers.celery_app import app
+from promptq.workers.runtime import get_runtime
+from promptq.workers.webhooks.delivery import attempt
+
+
+@app.task(name=DELIVER_WEBHOOK, ignore_result=True)
+def deliver_webhook(delivery_id: str) -> str:
+    rt = get_runtime()
+    outcome = attempt(rt.engine, delivery_id, allowed_hosts=rt.settings.webhook_allowed_hosts,
+                      timeout_s=rt.settings.webhook_timeout_s, session=rt.http)
+    if outcome.retry_in_s is not None and outcome.retry_in_s <= rt.settings.max_countdown_s:
+        mark_dispatched(rt.engine, delivery_id)
+        publish_delivery(rt.settings.redis_url, delivery_id, countdown=outcome.retry_in_s)
+    return "delivered" if outcome.delivered else f"retry in {outcome.retry_in_s}"

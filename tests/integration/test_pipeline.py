@@ -1,0 +1,214 @@
+"""The job pipeline end to end: HTTP API → Redis → real Celery worker → simulator over
+HTTP through the official SDKs → store → polling and signed webhooks. Runs once on
+SQLite and once on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+from jsonschema import Draft202012Validator
+from sqlmodel import Session, select
+from standardwebhooks.webhooks import Webhook
+
+from promptq.prompts.registry import get_task
+from promptq.store.models import LedgerEntry, WebhookAttempt
+from support import wait_until
+
+pytestmark = pytest.mark.integration
+TERMINAL = {"succeeded", "failed", "needs_review", "cancelled"}
+
+INVOICE = """ACME Supplies Ltd — Invoice INV-2024-0042, issued 2024-03-15.
+2 x Widget at 19.99 = 39.98; 1 x Service fee 10.00. Total due: 49.98 EUR."""
+POSTING = """Senior Python Engineer at Globex (Berlin, hybrid). 5+ years of experience.
+Salary 90,000-110,000 USD."""
+
+
+def submit(stack, text: str = INVOICE, task: str = "invoice_extraction", tenant: str = "acme",
+           **extra: Any) -> dict[str, Any]:
+    body = {"task": task, "input": {"text": text}, "webhook_url": stack.receiver.url, **extra}
+    r = stack.api.post("/v1/jobs", json=body, headers=stack.headers(tenant))
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def finished(stack, job_id: str, tenant: str = "acme", timeout_s: float = 60) -> dict[str, Any]:
+    def poll() -> dict[str, Any] | None:
+        job = stack.api.get(f"/v1/jobs/{job_id}", headers=stack.headers(tenant)).json()
+        return job if job["status"] in TERMINAL else None
+    return wait_until(poll, timeout_s=timeout_s, what=f"job {job_id} to finish")
+
+
+def ledger(stack, job_id: str) -> list[LedgerEntry]:
+    with Session(stack.engine) as s:
+        return list(s.exec(select(LedgerEntry).where(LedgerEntry.job_id == job_id)
+                           .order_by(LedgerEntry.attempt)))
+
+
+def verified_events(stack, job_id: str, tenant: str = "acme") -> list[dict[str, Any]]:
+    """Every webhook received for a job, each signature checked with the standardwebhooks library."""
+    secret = stack.api.get("/v1/webhooks/secret", headers=stack.headers(tenant)).json()["secret"]
+    hook = Webhook(secret)
+    return [hook.verify(r.body, r.headers) for r in stack.receiver.for_job(job_id)]
+
+
+def test_single_job_succeeds_with_schema_valid_result_cost_and_signed_webhook(stack, sim):
+    job = finished(stack, submit(stack)["id"])
+    assert job["status"] == "succeeded", job
+    Draft202012Validator(get_task("invoice_extraction").schema).validate(job["result"])
+    assert job["model"] == "claude-sonnet-4-6" and job["prompt_version"] == "v1"
+    assert job["usage"]["input_tokens"] > 0 and job["usage"]["output_tokens"] > 0
+    assert job["usage"]["cost_usd"] > 0
+    assert job["attempts"] == 1 and job["started_at"] and job["finished_at"]
+    rows = ledger(stack, job["id"])
+    assert [(r.provider, r.model, r.outcome) for r in rows] == [("anthropic", "claude-sonnet-4-6", "ok")]
+    assert rows[0].request_id and rows[0].cost_usd == pytest.approx(job["usage"]["cost_usd"])
+    events = wait_until(lambda: verified_events(stack, job["id"]), what="the webhook")
+    assert [e["type"] for e in events] == ["job.succeeded"]
+    assert events[0]["data"]["result"] == job["result"]
+
+
+def test_openai_task_goes_through_the_openai_sdk(stack, sim):
+    job = finished(stack, submit(stack, "Quarterly report on widget sales in Spain.",
+                                 task="document_enrichment")["id"])
+    assert job["status"] == "succeeded", job
+    assert job["model"] == "gpt-4o-mini"
+    Draft202012Validator(get_task("document_enrichment").schema).validate(job["result"])
+    assert [r.provider for r in ledger(stack, job["id"])] == ["openai"]
+
+
+def test_batch_completes_with_counts_cost_and_one_batch_webhook(stack, sim):
+    docs = [{"custom_id": f"post-{i}", "text": f"{POSTING} Ref {i}."} for i in range(20)]
+    r = stack.api.post("/v1/batches", json={"task": "job_posting_extraction", "documents": docs,
+                                            "webhook_url": stack.receiver.url},
+                       headers=stack.headers())
+    assert r.status_code == 202, r.text
+    batch_id = r.json()["id"]
+    assert r.json()["counts"]["total"] == 20
+
+    def done() -> dict[str, Any] | None:
+        b = stack.api.get(f"/v1/batches/{batch_id}", headers=stack.headers()).json()
+        return b if b["status"] == "completed" else None
+
+    batch = wait_until(done, timeout_s=90, what="the batch to complete")
+    assert batch["counts"]["succeeded"] == 20 and batch["usage"]["cost_usd"] > 0
+    page1 = stack.api.get(f"/v1/batches/{batch_id}/jobs?limit=15", headers=stack.headers()).json()
+    page2 = stack.api.get(f"/v1/batches/{batch_id}/jobs?limit=15&after={page1['next_after']}",
+                          headers=stack.headers()).json()
+    ids = [j["custom_id"] for j in page1["data"] + page2["data"]]
+    assert ids == [d["custom_id"] for d in docs] and page1["has_more"] and not page2["has_more"]
+    validator = Draft202012Validator(get_task("job_posting_extraction").schema)
+    for job in page1["data"] + page2["data"]:
+        validator.validate(job["result"])
+
+    secret = stack.api.get("/v1/webhooks/secret", headers=stack.headers()).json()["secret"]
+
+    def batch_events() -> list[dict[str, Any]]:
+        hook = Webhook(secret)
+        out = []
+        for rec in list(stack.receiver.received):
+            event = hook.verify(rec.body, rec.headers)
+            if event["data"].get("batch_id") == batch_id or event["data"].get("id") == batch_id:
+                out.append(event)
+        return out if len(out) >= 21 else []
+
+    events = wait_until(batch_events, timeout_s=30, what="21 webhooks")
+    types = sorted(e["type"] for e in events)
+    assert types.count("job.succeeded") == 20 and types.count("batch.completed") == 1
+
+
+def test_idempotent_resubmission_returns_the_same_job(stack, sim):
+    headers = stack.headers(**{"Idempotency-Key": "order-7781"})
+    body = {"task": "invoice_extraction", "input": {"text": INVOICE}}
+    first = stack.api.post("/v1/jobs", json=body, headers=headers)
+    again = stack.api.post("/v1/jobs", json=body, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    other = stack.api.post("/v1/jobs", json={**body, "input": {"text": "different"}}, headers=headers)
+    assert other.status_code == 409 and other.json()["error"]["type"] == "idempotency_conflict"
+
+
+def test_another_tenants_objects_are_404(stack, sim):
+    job = submit(stack)
+    batch = stack.api.post("/v1/batches", json={"task": "invoice_extraction",
+                                                "documents": [{"text": INVOICE}]},
+                           headers=stack.headers()).json()
+    for method, path in [("get", f"/v1/jobs/{job['id']}"), ("post", f"/v1/jobs/{job['id']}/cancel"),
+                         ("get", f"/v1/jobs/{job['id']}/events"), ("get", f"/v1/batches/{batch['id']}"),
+                         ("get", f"/v1/batches/{batch['id']}/jobs"),
+                         ("post", f"/v1/batches/{batch['id']}/cancel")]:
+        r = getattr(stack.api, method)(path, headers=stack.headers("globex"))
+        assert r.status_code == 404, (path, r.status_code)
+        assert r.json()["error"]["type"] == "not_found"
+    finished(stack, job["id"])
+
+
+def test_refusal_goes_to_review_with_a_needs_review_webhook(stack, sim):
+    job = finished(stack, submit(stack, INVOICE + " [[sim:refusal]]")["id"])
+    assert job["status"] == "needs_review" and job["error"]["type"] == "refusal"
+    assert job["attempts"] == 1, "a refusal is not retried blindly"
+    events = wait_until(lambda: verified_events(stack, job["id"]), what="the webhook")
+    assert [e["type"] for e in events] == ["job.needs_review"]
+
+
+def test_rate_limited_calls_are_retried_and_every_attempt_is_in_the_ledger(stack, sim):
+    job = finished(stack, submit(stack, INVOICE + " [[sim:rate_limit:2]]")["id"])
+    assert job["status"] == "succeeded", job
+    assert [r.outcome for r in ledger(stack, job["id"])] == ["rate_limited", "rate_limited", "ok"]
+    assert job["attempts"] == 3
+
+
+def test_invalid_output_is_repaired_by_one_re_ask(stack, sim):
+    job = finished(stack, submit(stack, INVOICE + " [[sim:malformed_output:1]]")["id"])
+    assert job["status"] == "succeeded", job
+    assert [r.outcome for r in ledger(stack, job["id"])] == ["invalid_output", "ok"]
+
+
+def test_output_still_invalid_after_repair_needs_review(stack, sim):
+    job = finished(stack, submit(stack, INVOICE + " [[sim:malformed_output:5]]")["id"])
+    assert job["status"] == "needs_review" and job["error"]["type"] == "invalid_output"
+    assert [r.outcome for r in ledger(stack, job["id"])] == ["invalid_output", "invalid_output"]
+
+
+def test_bad_request_fails_fast_without_retry(stack, sim):
+    job = finished(stack, submit(stack, INVOICE + " [[sim:bad_request:5]]")["id"])
+    assert job["status"] == "failed" and job["error"]["type"] == "bad_request"
+    assert job["attempts"] == 1
+
+
+def test_failing_receiver_gets_retries_with_the_same_webhook_id(stack, sim):
+    stack.receiver.fail_first = 2
+    job = finished(stack, submit(stack)["id"])
+    hits = wait_until(lambda: (h := stack.receiver.for_job(job["id"])) and len(h) >= 3 and h,
+                      timeout_s=60, what="three delivery attempts")
+    assert len({h.headers["webhook-id"] for h in hits}) == 1
+    with Session(stack.engine) as s:
+        attempts = list(s.exec(select(WebhookAttempt).where(
+            WebhookAttempt.delivery_id == hits[0].headers["webhook-id"]).order_by(WebhookAttempt.attempt)))
+    assert [a.status_code for a in attempts] == [500, 500, 204]
+
+
+def test_events_stream_status_changes_until_terminal(stack, sim):
+    job = submit(stack)
+    with stack.api.stream("GET", f"/v1/jobs/{job['id']}/events", headers=stack.headers()) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = []
+        for line in r.iter_lines():
+            if line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+    assert events[0]["id"] == job["id"]
+    assert events[-1]["object"] == "job" and events[-1]["status"] == "succeeded"
+
+
+def test_cancel_a_waiting_job(stack, sim):
+    requests.post(f"{sim}/_sim/config", json={"retry_after_s": 900}, timeout=5).raise_for_status()
+    job = submit(stack, INVOICE + " [[sim:rate_limit:1]]")
+    wait_until(lambda: len(ledger(stack, job["id"])) == 1, what="the first attempt")
+    r = stack.api.post(f"/v1/jobs/{job['id']}/cancel", headers=stack.headers())
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    again = stack.api.post(f"/v1/jobs/{job['id']}/cancel", headers=stack.headers())
+    assert again.status_code == 409
+    events = wait_until(lambda: verified_events(stack, job["id"]), what="the webhook")
+    assert [e["type"] for e in events] == ["job.cancelled"]

@@ -1,0 +1,33 @@
+"""Configuration is typed, and refuses unsafe values."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from promptq.settings import DEV_API_KEY, Settings
+
+
+def test_plain_postgresql_url_gets_the_psycopg_driver():
+    assert Settings(database_url="postgresql://u@h/db").database_url == "postgresql+psycopg://u@h/db"
+    assert Settings(database_url="postgres://u@h/db").database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_api_keys_parse_as_tenant_colon_key():
+    s = Settings(api_keys="acme:0123456789abcdef0,globex:fedcba98765432100")
+    assert s.tenant_keys() == {"0123456789abcdef0": "acme", "fedcba98765432100": "globex"}
+
+
+@pytest.mark.parametrize("bad", ["nocolon", "acme:short", ":0123456789abcdef0"])
+def test_malformed_api_keys_are_refused(bad):
+    with pytest.raises(ValidationError):
+        Settings(api_keys=bad)
+
+
+def test_production_refuses_to_start_without_api_keys():
+    with pytest.raises(ValidationError, match="PROMPTQ_API_KEYS"):
+        Settings(env="production", api_keys="")
+
+
+def test_development_without_keys_has_the_dev_key():
+    assert Settings(api_keys="").tenant_keys() == {DEV_API_KEY: "dev"}

@@ -1,0 +1,38 @@
+"""The Celery app of the workers: `celery -A promptq.workers.celery_app worker` works.
+
+Task modules live in promptq.tasks and are named here as strings, so this module
+imports none of them (dependencies point from tasks/ to workers/, not back).
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+
+import celeryconfig
+
+app = Celery("promptq", include=["promptq.tasks.jobs", "promptq.tasks.webhooks"])
+app.config_from_object(celeryconfig)
+
+
+@worker_ready.connect
+def _start_relay(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
+    from promptq.workers.relay import start_relay_thread
+    from promptq.workers.runtime import get_runtime
+
+    start_relay_thread(get_runtime())
+
+
+@worker_process_init.connect
+def _fresh_runtime_after_fork(**_: object) -> None:
+    # A prefork child must not share the parent's DB or Redis sockets.
+    from promptq.workers import runtime
+
+    runtime.reset_after_fork()
+
+
+@worker_shutdown.connect
+def _stop_relay(**_: object) -> None:
+    from promptq.workers.relay import stop_relay_thread
+
+    stop_relay_thread()

@@ -1,0 +1,26 @@
+"""What every provider adapter offers, and the wire helpers they share."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from promptq.workers.llm.types import CallRequest, CallResponse, Provider
+
+
+class Adapter(Protocol):
+    provider: Provider
+
+    def call(self, req: CallRequest) -> CallResponse:
+        """One provider call with no retries. Raises ProviderFailure, nothing else."""
+        ...
+
+
+def provider_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The task schema minus meta keys that tool and response-format definitions do not take."""
+    return {k: v for k, v in schema.items() if k not in ("$schema", "title")}
+
+
+def rate_headers(headers: Any) -> dict[str, str]:
+    """The response headers the rate limiter reads (neither SDK parses them)."""
+    return {k.lower(): v for k, v in headers.items()
+            if k.lower().startswith(("anthropic-ratelimit-", "x-ratelimit-", "retry-after"))}

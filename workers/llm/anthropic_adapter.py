@@ -1,0 +1,72 @@
+"""Anthropic Messages API through the official SDK: forced tool use for structure."""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+import anthropic
+import httpx2
+
+from promptq.prompts.registry import OutputMode
+from promptq.workers.llm.adapter import provider_schema, rate_headers
+from promptq.workers.llm.errors import from_exception
+from promptq.workers.llm.types import CallRequest, CallResponse, Provider, StopKind, Usage
+
+_STOPS = {
+    "end_turn": StopKind.COMPLETE,
+    "tool_use": StopKind.COMPLETE,
+    "stop_sequence": StopKind.COMPLETE,
+    "max_tokens": StopKind.MAX_TOKENS,
+    "refusal": StopKind.REFUSAL,
+    "model_context_window_exceeded": StopKind.CONTEXT_EXCEEDED,
+}
+
+
+class AnthropicAdapter:
+    provider = Provider.ANTHROPIC
+
+    def __init__(self, *, api_key: str, base_url: str | None, timeout_s: float,
+                 connect_timeout_s: float) -> None:
+        # Retries belong to the queue, where they are visible, bounded and billed.
+        self._client = anthropic.Anthropic(
+            api_key=api_key, base_url=base_url, max_retries=0,
+            timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
+        )
+
+    def call(self, req: CallRequest) -> CallResponse:
+        kwargs: dict[str, Any] = {
+            "model": req.model,
+            "max_tokens": req.max_tokens,
+            "messages": [{"role": t.role, "content": t.text} for t in req.messages],
+        }
+        if req.system:
+            kwargs["system"] = req.system
+        if req.output is OutputMode.TOOL:
+            kwargs["tools"] = [{"name": req.tool_name, "description": req.tool_description,
+                                "input_schema": provider_schema(req.schema)}]
+            kwargs["tool_choice"] = {"type": "tool", "name": req.tool_name}
+        started = perf_counter()
+        try:
+            raw = self._client.messages.with_raw_response.create(**kwargs)
+            message = raw.parse()
+        except Exception as exc:  # converted once, here; unknown exceptions re-raise
+            raise from_exception(exc) from None
+        tool_input = next((b.input for b in message.content
+                           if b.type == "tool_use" and b.name == req.tool_name), None)
+        text = "".join(b.text for b in message.content if b.type == "text")
+        u = message.usage
+        usage = Usage(u.input_tokens or 0, u.output_tokens or 0,
+                      u.cache_creation_input_tokens or 0, u.cache_read_input_tokens or 0)
+        stop = _STOPS.get(message.stop_reason or "", StopKind.OTHER)
+        refusal = None
+        if stop is StopKind.REFUSAL:
+            details = getattr(message, "stop_details", None)
+            refusal = getattr(details, "explanation", None) or text or "refused"
+        return CallResponse(
+            model=message.model or req.model, stop=stop, usage=usage,
+            tool_input=dict(tool_input) if isinstance(tool_input, dict) else None,
+            text=text, request_id=raw.headers.get("request-id"),
+            latency_s=perf_counter() - started, headers=rate_headers(raw.headers),
+            refusal=refusal,
+        )

@@ -1,0 +1,250 @@
+"""Running one job: claim → render → call → validate → record → finish or reschedule.
+
+The decisions (retry, fall back, repair, review, fail) come from workers/policy.py;
+this module carries them out against the store and the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from promptq import dispatch, events
+from promptq.prompts.registry import OutputMode, OverflowStrategy, Task, get_task
+from promptq.store import deliveries, jobs
+from promptq.store.batches import batch_public
+from promptq.store.models import Batch, Job, LedgerEntry, utcnow
+from promptq.store.public import JobPublic
+from promptq.store.status import JobStatus
+from promptq.workers.context import fit_text, fits
+from promptq.workers.llm import pricing, structured
+from promptq.workers.llm.errors import FailureKind, ProviderFailure
+from promptq.workers.llm.types import CallRequest, CallResponse, StopKind, Turn, Usage
+from promptq.workers.policy import Action, decide
+from promptq.workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a delivery of "run job X"."""
+
+    status: JobStatus | None = None   # the terminal status reached, if any
+    retry_in_s: float | None = None   # rescheduled to run again after this many seconds
+    skipped: bool = False             # not claimable: finished, cancelled, early, or another's
+
+
+@dataclass
+class _State:
+    """Where one job stands within this run; persisted on the job when rescheduled."""
+
+    model_index: int
+    overloads: int
+    attempts: int
+    text: str
+    truncated: bool
+    repairs: int = 0
+    messages: tuple[Turn, ...] = ()
+
+
+class JobRunner:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def run(self, job_id: str) -> Outcome:
+        claim = jobs.claim(self.rt.engine, job_id, self.rt.settings.job_lease_s)
+        if claim is None:
+            return Outcome(skipped=True)
+        with self.rt.leases.hold(claim.token):
+            self._event(job_id, "status", {"status": JobStatus.RUNNING})
+            return self._run(claim)
+
+    # -- the attempt loop -------------------------------------------------
+
+    def _run(self, claim: jobs.Claim) -> Outcome:
+        job = claim.job
+        task = get_task(job.task, job.prompt_version)
+        state = _State(job.model_index, job.consecutive_overloads, job.attempts, job.input_text,
+                       job.input_truncated)
+        while True:
+            if state.model_index >= len(task.models):
+                return self._finish(claim, state, JobStatus.FAILED, error=(
+                    "no_model_available", "every model of the task's chain failed or is not configured"))
+            model = task.models[state.model_index]
+            failure, response, output = self._try_model(claim, task, model, state)
+            if failure is None:
+                return self._finish(claim, state, JobStatus.SUCCEEDED, result=output, model=model,
+                                    cache_hit=bool(response and response.usage.cache_read_input_tokens))
+            decision = decide(
+                failure.kind, attempts_made=state.attempts, retry_after_s=failure.retry_after_s,
+                consecutive_overloads=state.overloads + (failure.kind is FailureKind.OVERLOADED),
+                repairs_made=state.repairs, has_fallback=state.model_index + 1 < len(task.models),
+                policy=self.rt.policy)
+            state.overloads = state.overloads + 1 if failure.kind is FailureKind.OVERLOADED else 0
+            log.info("job %s %s on %s: %s (%s)", job.id, failure.kind, model, decision.action,
+                     decision.reason)
+            match decision.action:
+                case Action.RETRY:
+                    return self._reschedule(claim, state, decision.wait_s, failure)
+                case Action.FALLBACK:
+                    state.model_index += 1
+                    state.overloads = 0
+                    state.messages = ()
+                case Action.REPAIR:
+                    assert response is not None
+                    state.repairs += 1
+                    state.messages = (*state.messages, *structured.repair_turns(response, failure.message))
+                case Action.SHRINK:
+                    if not self._shrink(task, model, state):
+                        return self._finish(claim, state, JobStatus.FAILED,
+                                            error=(FailureKind.CONTEXT_TOO_LONG, failure.message))
+                case Action.REVIEW:
+                    return self._finish(claim, state, JobStatus.NEEDS_REVIEW,
+                                        error=(failure.kind, failure.message), model=model)
+                case Action.FAIL:
+                    return self._finish(claim, state, JobStatus.FAILED,
+                                        error=(failure.kind, failure.message), model=model)
+
+    def _try_model(self, claim: jobs.Claim, task: Task, model: str, state: _State,
+                   ) -> tuple[ProviderFailure | None, CallResponse | None, dict[str, Any] | None]:
+        """One provider call (or none, when it cannot be made), recorded in the ledger."""
+        llm = self.rt.llm
+        if not llm.is_configured(model):
+            return ProviderFailure(FailureKind.NOT_CONFIGURED, f"no credentials for {model}"), None, None
+        if not state.messages:
+            prompt = task.prompt.render(state.text)
+            if task.output is OutputMode.JSON:
+                prompt += structured.json_only_instructions(task.schema)
+            state.messages = (Turn("user", prompt),)
+        request = CallRequest(model=model, messages=state.messages, schema=task.schema,
+                              tool_name=task.tool_name, tool_description=task.description,
+                              output=task.output, max_tokens=task.max_output_tokens)
+        info = llm.catalog.info(model)
+        if not fits(request, info.context_window):
+            return ProviderFailure(FailureKind.CONTEXT_TOO_LONG,
+                                   f"input exceeds the {info.context_window}-token window of {model}"), None, None
+        response: CallResponse | None = None
+        output: dict[str, Any] | None = None
+        failure: ProviderFailure | None = None
+        try:
+            response = llm.call(request)
+            output = self._checked_output(response, task)
+        except ProviderFailure as exc:
+            failure = exc
+        state.attempts += 1
+        self._record(claim, task, model, state.attempts, response, failure)
+        return failure, response, output
+
+    @staticmethod
+    def _checked_output(response: CallResponse, task: Task) -> dict[str, Any]:
+        if response.stop is StopKind.REFUSAL:
+            raise ProviderFailure(FailureKind.REFUSAL, response.refusal or "refused",
+                                  request_id=response.request_id, usage=response.usage)
+        if response.stop is StopKind.CONTEXT_EXCEEDED:
+            raise ProviderFailure(FailureKind.CONTEXT_TOO_LONG, "model_context_window_exceeded",
+                                  request_id=response.request_id, usage=response.usage)
+        return structured.extract(response, task.validator())
+
+    def _shrink(self, task: Task, model: str, state: _State) -> bool:
+        """Make the input fit, as the task says. False: it cannot be made to fit."""
+        catalog = self.rt.llm.catalog
+        if task.on_context_overflow is OverflowStrategy.FALLBACK:
+            window = catalog.info(model).context_window
+            for i in range(state.model_index + 1, len(task.models)):
+                if catalog.info(task.models[i]).context_window > window:
+                    state.model_index, state.messages = i, ()
+                    return True
+        window = catalog.info(model).context_window
+        shorter = fit_text(task, state.text, window)
+        if shorter is None or len(shorter) >= len(state.text):
+            return False
+        state.text, state.truncated, state.messages = shorter, True, ()
+        return True
+
+    # -- recording --------------------------------------------------------
+
+    def _record(self, claim: jobs.Claim, task: Task, model: str, attempt: int,
+                response: CallResponse | None, failure: ProviderFailure | None) -> None:
+        usage = (response.usage if response else None) or (failure.usage if failure else None) or Usage()
+        job = claim.job
+        entry = LedgerEntry(
+            tenant_id=job.tenant_id, job_id=job.id, batch_id=job.batch_id, task=task.name,
+            provider=str(self.rt.llm.provider_of(model)), model=model, prompt_version=task.version,
+            attempt=attempt, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens,
+            cache_read_input_tokens=usage.cache_read_input_tokens,
+            cost_usd=pricing.cost_usd(model, usage),
+            latency_ms=int(response.latency_s * 1000) if response else 0,
+            outcome="ok" if failure is None else str(failure.kind),
+            request_id=(response.request_id if response else None) or (failure.request_id if failure else None),
+        )
+        jobs.record_attempt(self.rt.engine, claim, entry)
+
+    # -- transitions ------------------------------------------------------
+
+    def _reschedule(self, claim: jobs.Claim, state: _State, wait_s: float,
+                    failure: ProviderFailure) -> Outcome:
+        settings = self.rt.settings
+        in_message = wait_s <= settings.max_countdown_s
+        moved = jobs.requeue(self.rt.engine, claim, not_before=utcnow() + timedelta(seconds=wait_s),
+                             dispatched=in_message, model_index=state.model_index,
+                             consecutive_overloads=state.overloads,
+                             input_truncated=state.truncated,
+                             error_type=str(failure.kind), error_message=failure.message)
+        if not moved:
+            return Outcome(skipped=True)
+        if in_message:
+            dispatch.publish_jobs(settings.redis_url, [(claim.job.id, str(claim.job.priority))],
+                                  countdown=wait_s)
+        self._event(claim.job.id, "status", {"status": JobStatus.QUEUED, "retry_in_s": round(wait_s, 3),
+                                              "reason": str(failure.kind)})
+        return Outcome(retry_in_s=wait_s)
+
+    def _finish(self, claim: jobs.Claim, state: _State, status: JobStatus, *,
+                result: dict[str, Any] | None = None, error: tuple[str, str] | None = None,
+                **fields: Any) -> Outcome:
+        done = jobs.finish(self.rt.engine, claim, status, result=result,
+                           error_type=str(error[0]) if error else None,
+                           error_message=error[1][:1000] if error else None,
+                           input_truncated=state.truncated, model_index=state.model_index, **fields)
+        if not done:  # cancelled meanwhile, or the lease lapsed and another worker took over
+            return Outcome(skipped=True)
+        self._event(claim.job.id, "status", {"status": status})
+        self.after_terminal(claim.job.id)
+        return Outcome(status=status)
+
+    def after_terminal(self, job_id: str) -> None:
+        """Webhooks for a job that just became terminal, and for its batch if it was the last."""
+        engine, settings = self.rt.engine, self.rt.settings
+        with Session(engine) as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            pending = []
+            if job.webhook_url:
+                pending.append((job.tenant_id, job.webhook_url, f"job.{job.status}",
+                                JobPublic.of(job).model_dump(mode="json")))
+            ids = deliveries.enqueue(s, pending)
+            s.commit()
+        batch_ids: list[str] = []
+        if job.batch_id and jobs.batch_is_done(engine, job.batch_id):
+            with Session(engine) as s:
+                batch = s.get(Batch, job.batch_id)
+                assert batch is not None
+                if batch.webhook_url:
+                    batch_ids = deliveries.enqueue(s, [(batch.tenant_id, batch.webhook_url,
+                                                        "batch.completed",
+                                                        batch_public(s, batch).model_dump(mode="json"))])
+                    s.commit()
+        for delivery_id in ids + batch_ids:
+            dispatch.publish_delivery(settings.redis_url, delivery_id)
+
+    def _event(self, job_id: str, event: str, data: dict[str, Any]) -> None:
+        try:
+            events.publish(self.rt.redis, self.rt.settings.redis_prefix, job_id, event, data)
+        except Exception:  # live events are best effort; the store holds the truth
+            log.warning("could not publish %s event of job %s", event, job_id, exc_info=True)

@@ -1,0 +1,65 @@
+"""What a worker process builds once and shares between its threads."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import redis
+import requests
+from sqlalchemy.engine import Engine
+
+from promptq.settings import Settings, get_settings
+from promptq.store.engine import engine_for
+from promptq.workers.leases import LeaseKeeper
+from promptq.workers.llm.client import LLMClient
+from promptq.workers.policy import RetryPolicy
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    redis: redis.Redis
+    llm: LLMClient
+    leases: LeaseKeeper
+    policy: RetryPolicy
+    http: requests.Session  # webhook deliveries: pooled connections, thread-safe for posts
+
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        with _lock:
+            if _runtime is None:
+                _runtime = build_runtime(get_settings())
+    return _runtime
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = engine_for(settings.database_url)
+    http = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=settings.worker_concurrency)
+    http.mount("http://", adapter)
+    http.mount("https://", adapter)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        redis=redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
+                                   health_check_interval=30),
+        llm=LLMClient.from_settings(settings),
+        leases=LeaseKeeper(engine, settings.job_lease_s),
+        policy=RetryPolicy(max_attempts=settings.max_attempts),
+        http=http,
+    )
+
+
+def reset_after_fork() -> None:
+    global _runtime
+    if _runtime is not None:
+        _runtime.engine.dispose(close=False)
+    _runtime = None
