@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import insert, update
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from promptq import dispatch
 from promptq.api.errors import APIError
@@ -82,7 +82,7 @@ def cancel_open_jobs(session: Session, *conditions: Any) -> list[Job]:
         .returning(Job.id)).scalars())
     if not ids:
         return []
-    return list(session.query(Job).filter(Job.id.in_(ids)).all())
+    return list(session.exec(select(Job).where(Job.id.in_(ids))))
 
 
 def enqueue_cancel_webhooks(session: Session, cancelled: Sequence[Job]) -> list[str]:

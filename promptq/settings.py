@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # Waits up to this many seconds ride in a broker message (countdown); longer ones
     # are parked in the store with a not-before time and re-published by the relay.
     max_countdown_s: float = 300.0
+    # A TOML table of provider rate limits (shape: workers/ratelimit/limits.example.toml);
+    # unset: nothing is limited up front, and limits the providers advertise are learned.
+    rate_limits_file: str | None = Field(None, validation_alias=AliasChoices("PROMPTQ_RATE_LIMITS"))
+    # How long a worker thread may wait for rate-limit capacity before it hands the job
+    # back to the queue (seconds); waiting never counts against the attempt budget.
+    capacity_wait_s: float = 5.0
     # Per-job budget of provider attempts (transport retries, repairs and fallbacks).
     max_attempts: int = 8
     max_batch_documents: int = 10_000

@@ -36,7 +36,7 @@ def enqueue(session: Session, events: Iterable[tuple[str, str, str, dict[str, An
 
 
 def mark_dispatched(engine: Engine, delivery_id: str) -> None:
-    with Session(engine) as s:
+    with Session(engine, expire_on_commit=False) as s:
         s.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
                   .values(dispatched_at=utcnow()))
         s.commit()
@@ -46,7 +46,7 @@ def due_for_relay(engine: Engine, *, stale_s: float, limit: int = 1000) -> list[
     """Pending deliveries to publish again: parked ones now due, and lost messages."""
     now = utcnow()
     stale = now - timedelta(seconds=stale_s)
-    with Session(engine) as s:
+    with Session(engine, expire_on_commit=False) as s:
         ids = list(s.execute(select(WebhookDelivery.id).where(
             WebhookDelivery.status == DeliveryStatus.PENDING,
             or_(and_(WebhookDelivery.dispatched_at.is_(None),

@@ -28,7 +28,7 @@ def claim(engine: Engine, job_id: str, lease_s: float) -> Claim | None:
     """queued → running, if the job is queued and due. None: someone else's, finished, or early."""
     now = utcnow()
     token = uuid.uuid4().hex
-    with Session(engine) as s:
+    with Session(engine, expire_on_commit=False) as s:
         result = s.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.QUEUED,
@@ -50,7 +50,7 @@ def renew_leases(engine: Engine, tokens: list[str], lease_s: float) -> int:
     """Extend the lease of the jobs this process runs; returns how many were still ours."""
     if not tokens:
         return 0
-    with Session(engine) as s:
+    with Session(engine, expire_on_commit=False) as s:
         result = s.execute(
             update(Job).where(Job.claim_token.in_(tokens), Job.status == JobStatus.RUNNING)
             .values(lease_until=utcnow() + timedelta(seconds=lease_s)))
@@ -60,7 +60,7 @@ def renew_leases(engine: Engine, tokens: list[str], lease_s: float) -> int:
 
 def record_attempt(engine: Engine, claim_: Claim, entry: LedgerEntry) -> None:
     """One ledger row, and the job's running totals, in one transaction."""
-    with Session(engine) as s:
+    with Session(engine, expire_on_commit=False) as s:
         s.add(entry)
         s.execute(
             update(Job).where(Job.id == claim_.job.id).values(
@@ -81,7 +81,7 @@ def finish(engine: Engine, claim_: Claim, status: JobStatus, *, result: dict[str
            **fields: Any) -> bool:
     """running → terminal, only for the holder of the claim. False: the claim was lost."""
     assert status in TERMINAL
-    with Session(engine) as s:
+    with Session(engine, expire_on_commit=False) as s:
         res = s.execute(
             update(Job).where(Job.id == claim_.job.id, Job.status == JobStatus.RUNNING,
                               Job.claim_token == claim_.token)
@@ -95,7 +95,7 @@ def requeue(engine: Engine, claim_: Claim, *, not_before: datetime | None, dispa
             **fields: Any) -> bool:
     """running → queued, to run again after `not_before`. `dispatched`: a broker message
     carries it (a countdown); otherwise it is parked and the relay publishes it when due."""
-    with Session(engine) as s:
+    with Session(engine, expire_on_commit=False) as s:
         res = s.execute(
             update(Job).where(Job.id == claim_.job.id, Job.status == JobStatus.RUNNING,
                               Job.claim_token == claim_.token)
@@ -117,7 +117,7 @@ def cancel_jobs(session: Session, *conditions: Any) -> int:
 
 def batch_is_done(engine: Engine, batch_id: str) -> bool:
     """in_progress → completed once no job is open; True only for the caller that moved it."""
-    with Session(engine) as s:
+    with Session(engine, expire_on_commit=False) as s:
         open_job = s.execute(select(Job.id).where(Job.batch_id == batch_id,
                                                   Job.status.in_(_OPEN)).limit(1)).first()
         if open_job is not None:
@@ -138,7 +138,7 @@ def due_for_relay(engine: Engine, *, stale_s: float, limit: int = 1000) -> list[
     """
     now = utcnow()
     stale = now - timedelta(seconds=stale_s)
-    with Session(engine) as s:
+    with Session(engine, expire_on_commit=False) as s:
         s.execute(update(Job).where(Job.status == JobStatus.RUNNING, Job.lease_until < now)
                   .values(status=JobStatus.QUEUED, claim_token=None, lease_until=None,
                           dispatched_at=None, not_before=None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from datetime import UTC, datetime
@@ -17,11 +18,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_sequence = itertools.count()
+
+
 def new_id(prefix: str) -> str:
-    """`prefix_` + 12 hex digits of milliseconds + 20 random: ids sort by creation time,
-    which makes `?after=<id>` pagination follow submission order."""
+    """`prefix_` + 12 hex digits of milliseconds + a 6-digit process sequence + 14 random.
+
+    Ids sort by creation time, and within one process by creation order, which makes
+    `?after=<id>` pagination follow submission order.
+    """
     millis = int(time.time() * 1000)
-    return f"{prefix}_{millis:012x}{secrets.token_hex(10)}"
+    return f"{prefix}_{millis:012x}{next(_sequence) % 0x1000000:06x}{secrets.token_hex(7)}"
 
 
 class Tenant(SQLModel, table=True):

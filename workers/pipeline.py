@@ -7,7 +7,8 @@ this module carries them out against the store and the broker.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+import random
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -20,11 +21,12 @@ from promptq.store.batches import batch_public
 from promptq.store.models import Batch, Job, LedgerEntry, utcnow
 from promptq.store.public import JobPublic
 from promptq.store.status import JobStatus
-from promptq.workers.context import fit_text, fits
+from promptq.workers.context import fit_text, fits, request_tokens
 from promptq.workers.llm import pricing, structured
 from promptq.workers.llm.errors import FailureKind, ProviderFailure
 from promptq.workers.llm.types import CallRequest, CallResponse, StopKind, Turn, Usage
 from promptq.workers.policy import Action, decide
+from promptq.workers.ratelimit import CapacityWait
 from promptq.workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,13 @@ class JobRunner:
                 return self._finish(claim, state, JobStatus.FAILED, error=(
                     "no_model_available", "every model of the task's chain failed or is not configured"))
             model = task.models[state.model_index]
-            failure, response, output = self._try_model(claim, task, model, state)
+            try:
+                failure, response, output = self._try_model(claim, task, model, state)
+            except CapacityWait as wait:
+                # Not a failure: nothing was sent, so no attempt is spent. Spread the
+                # waiters out so they do not all come back in the same instant.
+                spread = random.uniform(0, self.rt.settings.capacity_wait_s)
+                return self._reschedule(claim, state, wait.wait_s + spread, reason=f"capacity:{wait.reason}")
             if failure is None:
                 return self._finish(claim, state, JobStatus.SUCCEEDED, result=output, model=model,
                                     cache_hit=bool(response and response.usage.cache_read_input_tokens))
@@ -90,7 +98,8 @@ class JobRunner:
                      decision.reason)
             match decision.action:
                 case Action.RETRY:
-                    return self._reschedule(claim, state, decision.wait_s, failure)
+                    return self._reschedule(claim, state, decision.wait_s, reason=str(failure.kind),
+                                            failure=failure)
                 case Action.FALLBACK:
                     state.model_index += 1
                     state.overloads = 0
@@ -132,13 +141,38 @@ class JobRunner:
         output: dict[str, Any] | None = None
         failure: ProviderFailure | None = None
         try:
-            response = llm.call(request)
+            response = self._limited_call(request)
             output = self._checked_output(response, task)
         except ProviderFailure as exc:
             failure = exc
         state.attempts += 1
         self._record(claim, task, model, state.attempts, response, failure)
         return failure, response, output
+
+    def _limited_call(self, request: CallRequest) -> CallResponse:
+        """The provider call inside a reservation of the shared rate limiter.
+
+        Raises CapacityWait (nothing sent) or ProviderFailure (sent, failed).
+        """
+        limiter, llm = self.rt.limiter, self.rt.llm
+        provider, model = str(llm.provider_of(request.model)), request.model
+        with limiter.acquire(provider, model, input_tokens=request_tokens(request),
+                             output_tokens=request.max_tokens,
+                             max_wait_s=self.rt.settings.capacity_wait_s) as reservation:
+            try:
+                response = llm.call(request)
+            except ProviderFailure as exc:
+                if exc.kind is FailureKind.CONNECTION:
+                    reservation.release()  # never reached the provider
+                elif exc.usage is not None:
+                    reservation.settle(exc.usage.total_input_tokens, exc.usage.output_tokens)
+                if exc.kind is FailureKind.RATE_LIMITED:
+                    # Every worker stops for this model, not only the one that was told.
+                    limiter.cooldown(provider, model, seconds=exc.retry_after_s or 1.0)
+                raise
+            limiter.observe_headers(provider, model, response.headers)
+            reservation.settle(response.usage.total_input_tokens, response.usage.output_tokens)
+            return response
 
     @staticmethod
     def _checked_output(response: CallResponse, task: Task) -> dict[str, Any]:
@@ -187,22 +221,23 @@ class JobRunner:
 
     # -- transitions ------------------------------------------------------
 
-    def _reschedule(self, claim: jobs.Claim, state: _State, wait_s: float,
-                    failure: ProviderFailure) -> Outcome:
+    def _reschedule(self, claim: jobs.Claim, state: _State, wait_s: float, *, reason: str,
+                    failure: ProviderFailure | None = None) -> Outcome:
         settings = self.rt.settings
         in_message = wait_s <= settings.max_countdown_s
         moved = jobs.requeue(self.rt.engine, claim, not_before=utcnow() + timedelta(seconds=wait_s),
                              dispatched=in_message, model_index=state.model_index,
                              consecutive_overloads=state.overloads,
                              input_truncated=state.truncated,
-                             error_type=str(failure.kind), error_message=failure.message)
+                             error_type=str(failure.kind) if failure else None,
+                             error_message=failure.message if failure else None)
         if not moved:
             return Outcome(skipped=True)
         if in_message:
             dispatch.publish_jobs(settings.redis_url, [(claim.job.id, str(claim.job.priority))],
                                   countdown=wait_s)
         self._event(claim.job.id, "status", {"status": JobStatus.QUEUED, "retry_in_s": round(wait_s, 3),
-                                              "reason": str(failure.kind)})
+                                              "reason": reason})
         return Outcome(retry_in_s=wait_s)
 
     def _finish(self, claim: jobs.Claim, state: _State, status: JobStatus, *,
@@ -221,7 +256,7 @@ class JobRunner:
     def after_terminal(self, job_id: str) -> None:
         """Webhooks for a job that just became terminal, and for its batch if it was the last."""
         engine, settings = self.rt.engine, self.rt.settings
-        with Session(engine) as s:
+        with Session(engine, expire_on_commit=False) as s:
             job = s.get(Job, job_id)
             assert job is not None
             pending = []
@@ -232,7 +267,7 @@ class JobRunner:
             s.commit()
         batch_ids: list[str] = []
         if job.batch_id and jobs.batch_is_done(engine, job.batch_id):
-            with Session(engine) as s:
+            with Session(engine, expire_on_commit=False) as s:
                 batch = s.get(Batch, job.batch_id)
                 assert batch is not None
                 if batch.webhook_url:

@@ -14,6 +14,7 @@ from promptq.store.engine import engine_for
 from promptq.workers.leases import LeaseKeeper
 from promptq.workers.llm.client import LLMClient
 from promptq.workers.policy import RetryPolicy
+from promptq.workers.ratelimit import RateLimiter, RedisBackend, load_limits
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Runtime:
     llm: LLMClient
     leases: LeaseKeeper
     policy: RetryPolicy
+    limiter: RateLimiter
     http: requests.Session  # webhook deliveries: pooled connections, thread-safe for posts
 
 
@@ -46,11 +48,15 @@ def build_runtime(settings: Settings) -> Runtime:
     adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=settings.worker_concurrency)
     http.mount("http://", adapter)
     http.mount("https://", adapter)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
+                                  health_check_interval=30,
+                                  max_connections=settings.worker_concurrency + 16)
     return Runtime(
         settings=settings,
         engine=engine,
-        redis=redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
-                                   health_check_interval=30),
+        redis=client,
+        limiter=RateLimiter(RedisBackend(client, prefix=settings.redis_prefix),
+                            load_limits(settings.rate_limits_file)),
         llm=LLMClient.from_settings(settings),
         leases=LeaseKeeper(engine, settings.job_lease_s),
         policy=RetryPolicy(max_attempts=settings.max_attempts),

@@ -92,7 +92,7 @@ async def job_events(job_id: str, request: Request, tenant: TenantDep) -> EventS
     engine = request.app.state.engine
 
     def load() -> Job | None:
-        with Session(engine) as s:
+        with Session(engine, expire_on_commit=False) as s:
             found = s.get(Job, job_id)
             return found if found is not None and found.tenant_id == tenant else None
 

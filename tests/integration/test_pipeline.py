@@ -167,7 +167,9 @@ def test_invalid_output_is_repaired_by_one_re_ask(stack, sim):
 
 
 def test_output_still_invalid_after_repair_needs_review(stack, sim):
-    job = finished(stack, submit(stack, INVOICE + " [[sim:malformed_output:5]]")["id"])
+    requests.post(f"{sim}/_sim/config", json={"fault_rates": {"malformed_output": 1.0}},
+                  timeout=5).raise_for_status()
+    job = finished(stack, submit(stack)["id"])
     assert job["status"] == "needs_review" and job["error"]["type"] == "invalid_output"
     assert [r.outcome for r in ledger(stack, job["id"])] == ["invalid_output", "invalid_output"]
 
@@ -202,13 +204,17 @@ def test_events_stream_status_changes_until_terminal(stack, sim):
     assert events[-1]["object"] == "job" and events[-1]["status"] == "succeeded"
 
 
-def test_cancel_a_waiting_job(stack, sim):
-    requests.post(f"{sim}/_sim/config", json={"retry_after_s": 900}, timeout=5).raise_for_status()
-    job = submit(stack, INVOICE + " [[sim:rate_limit:1]]")
-    wait_until(lambda: len(ledger(stack, job["id"])) == 1, what="the first attempt")
+def test_cancel_a_running_job_discards_its_late_result(stack, sim):
+    requests.post(f"{sim}/_sim/config", json={"ttft_s": 3.0}, timeout=5).raise_for_status()
+    job = submit(stack)
+    wait_until(lambda: stack.api.get(f"/v1/jobs/{job['id']}", headers=stack.headers()).json()["status"]
+               == "running", what="the job to start")
     r = stack.api.post(f"/v1/jobs/{job['id']}/cancel", headers=stack.headers())
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
-    again = stack.api.post(f"/v1/jobs/{job['id']}/cancel", headers=stack.headers())
-    assert again.status_code == 409
+    assert stack.api.post(f"/v1/jobs/{job['id']}/cancel", headers=stack.headers()).status_code == 409
+    # The call in flight still finishes and is billed, but its result is discarded.
+    wait_until(lambda: len(ledger(stack, job["id"])) == 1, what="the late call to be recorded")
+    final = stack.api.get(f"/v1/jobs/{job['id']}", headers=stack.headers()).json()
+    assert final["status"] == "cancelled" and final["result"] is None
     events = wait_until(lambda: verified_events(stack, job["id"]), what="the webhook")
     assert [e["type"] for e in events] == ["job.cancelled"]

@@ -27,7 +27,7 @@ class AttemptOutcome:
 def attempt(engine: Engine, delivery_id: str, *, allowed_hosts: list[str], timeout_s: float,
             session: requests.Session | None = None) -> AttemptOutcome:
     """Make the next attempt of a pending delivery, record it, and say when to retry."""
-    with Session(engine) as s:
+    with Session(engine, expire_on_commit=False) as s:
         delivery = s.get(WebhookDelivery, delivery_id)
         if delivery is None or delivery.status != DeliveryStatus.PENDING:
             return AttemptOutcome(False, None)
@@ -46,7 +46,7 @@ def attempt(engine: Engine, delivery_id: str, *, allowed_hosts: list[str], timeo
     result = post(delivery.url, tenant.webhook_secret, delivery.id, delivery.payload,
                   allowed_hosts=allowed_hosts, timeout_s=timeout_s, session=session)
     wait = None if result.delivered else schedule.next_wait_s(number, random.random())
-    with Session(engine) as s:
+    with Session(engine, expire_on_commit=False) as s:
         s.add(WebhookAttempt(delivery_id=delivery_id, attempt=number, status_code=result.status_code,
                              error=result.error, latency_ms=result.latency_ms))
         values: dict[str, Any]

@@ -1,0 +1,51 @@
+"""Nothing is lost: a lost broker message, a dead worker. Runs after test_pipeline.py."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from sqlmodel import Session
+
+from promptq.api.submission import insert_jobs, job_row
+from promptq.prompts.registry import get_task
+from promptq.store.status import Priority
+from support import wait_until
+
+pytestmark = pytest.mark.integration
+TEXT = "Initech LLC invoice INV-77, 2024-05-01, total 120.00 USD."
+
+
+def status_of(stack, job_id: str) -> str:
+    return stack.api.get(f"/v1/jobs/{job_id}", headers=stack.headers()).json()["status"]
+
+
+def test_job_whose_message_was_lost_is_published_by_the_relay(stack, sim):
+    # A row committed without its broker message (the API died between the two).
+    row = job_row(tenant="acme", task=get_task("invoice_extraction"), text=TEXT,
+                  priority=Priority.INTERACTIVE, webhook_url=None, metadata=None)
+    with Session(stack.engine) as s:
+        insert_jobs(s, [row])
+        s.commit()
+    wait_until(lambda: status_of(stack, row["id"]) == "succeeded", timeout_s=60,
+               what="the relay to re-publish the job")
+
+
+def test_worker_killed_mid_job_loses_nothing_and_each_job_ends_once(stack, sim):
+    requests.post(f"{sim}/_sim/config", json={"ttft_s": 2.0}, timeout=5).raise_for_status()
+    ids = [stack.api.post("/v1/jobs", headers=stack.headers(),
+                          json={"task": "invoice_extraction", "input": {"text": f"{TEXT} #{i}"},
+                                "webhook_url": stack.receiver.url}).json()["id"] for i in range(6)]
+    wait_until(lambda: all(status_of(stack, j) == "running" for j in ids), timeout_s=30,
+               what="all jobs to be running")
+    for worker in list(stack.workers):
+        worker.kill()  # SIGKILL: no cleanup, messages unacknowledged, leases left behind
+        stack.workers.remove(worker)
+    stack.start_worker("replacement")
+    wait_until(lambda: all(status_of(stack, j) == "succeeded" for j in ids), timeout_s=90,
+               what="every job to finish on the replacement worker")
+    # Exactly one terminal webhook per job, however many times it ran.
+    wait_until(lambda: all(stack.receiver.for_job(j) for j in ids), what="the webhooks")
+    time.sleep(2)  # room for a duplicate to show up, if there were one
+    assert [len(stack.receiver.for_job(j)) for j in ids] == [1] * len(ids)
