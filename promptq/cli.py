@@ -159,7 +159,7 @@ def status(object_id: Annotated[str, typer.Argument(help="a job_… or batch_…
 
 
 @app.command()
-def demo(documents: Annotated[int, typer.Option(help="sample documents to process")] = 24,
+def demo(documents: Annotated[int, typer.Option(help="sample documents to process")] = 60,
          keep_running: Annotated[bool, typer.Option(help="leave the services up afterwards")] = False) -> None:
     """Start simulator, API and worker, push a batch through them, show results and spend."""
     from promptq.demo import run_demo

@@ -25,7 +25,7 @@ from promptq.launch import Processes, free_port, redis_reachable
 from promptq.samples import GENERATORS
 from promptq.settings import Settings
 
-console = Console()
+console = Console(width=max(100, Console().width))
 TERMINAL = {"succeeded", "failed", "needs_review", "cancelled"}
 
 
@@ -87,10 +87,10 @@ def run_demo(documents: int = 24, keep_running: bool = False) -> int:
             procs.env.update(env)
             console.rule("[bold yellow]No ANTHROPIC_API_KEY or OPENAI_API_KEY: using promptq's "
                          "provider SIMULATOR")
-            console.print("Simulated latency 0.2 s + 400 tok/s; 5% 529 overloaded, 5% 429 with "
-                          "retry-after, 3% malformed output, one document that is refused.")
-            procs.sim(sim_port, "--ttft", "0.2", "--tps", "400",
-                      "--faults", "overloaded=0.05,rate_limit=0.05,malformed_output=0.03")
+            console.print("Simulated latency 0.3 s + 300 tok/s; 8% 529 overloaded, 5% 429 with "
+                          "retry-after, 4% malformed output, one document that is refused.")
+            procs.sim(sim_port, "--ttft", "0.3", "--tps", "300",
+                      "--faults", "overloaded=0.08,rate_limit=0.05,malformed_output=0.04")
         else:
             procs.env.update(env)
             console.rule("[bold green]Provider keys found: calling the real providers")
@@ -179,12 +179,14 @@ def _follow(api_url: str, headers: dict, batches: dict[str, str], singles: list[
 
 
 def _report(jobs: list[dict], receiver: Receiver, elapsed: float, expected_hooks: int) -> int:
-    table = Table(title="Jobs (first 12)")
-    for col in ("id", "task", "status", "model", "attempts", "tokens in/out", "cost USD"):
-        table.add_column(col)
-    for job in jobs[:12]:
+    table = Table(title="Jobs (a sample)")
+    for col in ("document", "status", "model", "tries", "tokens in/out", "USD"):
+        table.add_column(col, no_wrap=True)
+    sample = [j for j in jobs if j["attempts"] > 1 or j["status"] != "succeeded"][:6]
+    sample += [j for j in jobs if j not in sample][: 12 - len(sample)]
+    for job in sample:
         u = job["usage"]
-        table.add_row(job["custom_id"] or job["id"][:16], job["task"], job["status"], job["model"] or "-",
+        table.add_row(job["custom_id"] or job["id"][:20], job["status"], job["model"] or "-",
                       str(job["attempts"]), f"{u['input_tokens']}/{u['output_tokens']}",
                       "unknown" if u["cost_usd"] is None else f"{u['cost_usd']:.5f}")
     console.print(table)
@@ -194,15 +196,16 @@ def _report(jobs: list[dict], receiver: Receiver, elapsed: float, expected_hooks
         console.print_json(json.dumps(example["result"]))
 
     spend = Table(title="Spend by task and model")
-    for col in ("task", "model", "jobs", "input tokens", "output tokens", "cost USD"):
-        spend.add_column(col)
+    for col in ("task", "model", "jobs", "tokens in/out", "USD"):
+        spend.add_column(col, no_wrap=True)
     groups: dict[tuple[str, str], list[dict]] = {}
     for job in jobs:
         groups.setdefault((job["task"], job["model"] or "-"), []).append(job)
     for (task, model), group in sorted(groups.items()):
         cost = sum(j["usage"]["cost_usd"] or 0 for j in group)
-        spend.add_row(task, model, str(len(group)), str(sum(j["usage"]["input_tokens"] for j in group)),
-                      str(sum(j["usage"]["output_tokens"] for j in group)), f"{cost:.5f}")
+        tokens_in = sum(j["usage"]["input_tokens"] for j in group)
+        tokens_out = sum(j["usage"]["output_tokens"] for j in group)
+        spend.add_row(task, model, str(len(group)), f"{tokens_in}/{tokens_out}", f"{cost:.5f}")
     console.print(spend)
 
     statuses = Counter(j["status"] for j in jobs)

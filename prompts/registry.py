@@ -61,6 +61,7 @@ class Task:
     output: OutputMode
     max_output_tokens: int
     on_context_overflow: OverflowStrategy
+    stream: bool  # stream answers: live token events, and stream faults told apart
     prompt: PromptFile
     schema: dict[str, Any] = field(repr=False)
 
@@ -125,6 +126,7 @@ def load_task(name: str, entry: dict[str, Any], version: str | None = None) -> T
         output=OutputMode(entry.get("output", "tool")),
         max_output_tokens=int(entry.get("max_output_tokens", 1024)),
         on_context_overflow=OverflowStrategy(entry.get("on_context_overflow", "truncate")),
+        stream=bool(entry.get("stream", False)),
         prompt=prompt,
         schema=schema,
     )

@@ -34,6 +34,7 @@ os.environ.update({
     "PROMPTQ_RELAY_INTERVAL_S": "0.5",
     "PROMPTQ_RELAY_STALE_S": "5",
     "PROMPTQ_JOB_LEASE_S": "6",
+    "PROMPTQ_CALL_TIMEOUT_S": "5",
 })
 
 

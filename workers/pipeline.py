@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import timedelta
+from time import monotonic
 from typing import Any
 
 from sqlmodel import Session
@@ -132,7 +134,8 @@ class JobRunner:
             state.messages = (Turn("user", prompt),)
         request = CallRequest(model=model, messages=state.messages, schema=task.schema,
                               tool_name=task.tool_name, tool_description=task.description,
-                              output=task.output, max_tokens=task.max_output_tokens)
+                              output=task.output, max_tokens=task.max_output_tokens,
+                              stream=task.stream)
         info = llm.catalog.info(model)
         if not fits(request, info.context_window):
             return ProviderFailure(FailureKind.CONTEXT_TOO_LONG,
@@ -141,7 +144,7 @@ class JobRunner:
         output: dict[str, Any] | None = None
         failure: ProviderFailure | None = None
         try:
-            response = self._limited_call(request)
+            response = self._limited_call(request, claim.job.id)
             output = self._checked_output(response, task)
         except ProviderFailure as exc:
             failure = exc
@@ -149,7 +152,7 @@ class JobRunner:
         self._record(claim, task, model, state.attempts, response, failure)
         return failure, response, output
 
-    def _limited_call(self, request: CallRequest) -> CallResponse:
+    def _limited_call(self, request: CallRequest, job_id: str) -> CallResponse:
         """The provider call inside a reservation of the shared rate limiter.
 
         Raises CapacityWait (nothing sent) or ProviderFailure (sent, failed).
@@ -159,8 +162,10 @@ class JobRunner:
         with limiter.acquire(provider, model, input_tokens=request_tokens(request),
                              output_tokens=request.max_tokens,
                              max_wait_s=self.rt.settings.capacity_wait_s) as reservation:
+            deltas = _DeltaEvents(lambda piece: self._event(job_id, "token", {"delta": piece}))
             try:
-                response = llm.call(request)
+                response = llm.call(request, deltas if request.stream else None)
+                deltas.flush()
             except ProviderFailure as exc:
                 if exc.kind is FailureKind.CONNECTION:
                     reservation.release()  # never reached the provider
@@ -283,3 +288,26 @@ class JobRunner:
             events.publish(self.rt.redis, self.rt.settings.redis_prefix, job_id, event, data)
         except Exception:  # live events are best effort; the store holds the truth
             log.warning("could not publish %s event of job %s", event, job_id, exc_info=True)
+
+
+class _DeltaEvents:
+    """Batches streamed pieces into one event per ~100 ms: one Redis write per token
+    would cost more than the token."""
+
+    FLUSH_S = 0.1
+
+    def __init__(self, publish: Callable[[str], None]) -> None:
+        self._publish = publish
+        self._pieces: list[str] = []
+        self._last = monotonic()
+
+    def __call__(self, piece: str) -> None:
+        self._pieces.append(piece)
+        if monotonic() - self._last >= self.FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pieces:
+            self._publish("".join(self._pieces))
+            self._pieces.clear()
+        self._last = monotonic()

@@ -160,6 +160,24 @@ def test_rate_limited_calls_are_retried_and_every_attempt_is_in_the_ledger(stack
     assert job["attempts"] == 3
 
 
+@pytest.mark.parametrize(("task", "fault", "outcome"), [
+    ("invoice_extraction", "cut_stream", "stream_cut"),            # Anthropic, streamed
+    ("invoice_extraction", "truncated_stream", "stream_truncated"),
+    ("invoice_extraction", "stream_error", "overloaded"),          # event: error inside the stream
+    ("invoice_extraction", "overloaded", "overloaded"),
+    ("invoice_extraction", "server_error", "server_error"),
+    ("invoice_extraction", "timeout", "timeout"),
+    ("job_posting_extraction", "cut_stream", "stream_cut"),        # Anthropic, not streamed
+    ("document_enrichment", "cut_stream", "stream_cut"),           # OpenAI, streamed
+    ("document_enrichment", "truncated_stream", "stream_truncated"),
+    ("document_enrichment", "rate_limit", "rate_limited"),
+])
+def test_transient_faults_are_retried_to_success(stack, sim, task, fault, outcome):
+    job = finished(stack, submit(stack, f"{INVOICE} [[sim:{fault}:1]]", task=task)["id"])
+    assert job["status"] == "succeeded", job
+    assert [r.outcome for r in ledger(stack, job["id"])] == [outcome, "ok"]
+
+
 def test_invalid_output_is_repaired_by_one_re_ask(stack, sim):
     job = finished(stack, submit(stack, INVOICE + " [[sim:malformed_output:1]]")["id"])
     assert job["status"] == "succeeded", job
@@ -201,6 +219,7 @@ def test_events_stream_status_changes_until_terminal(stack, sim):
             if line.startswith("data:"):
                 events.append(json.loads(line[5:]))
     assert events[0]["id"] == job["id"]
+    assert any("delta" in e for e in events), "a streamed task sends token events"
     assert events[-1]["object"] == "job" and events[-1]["status"] == "succeeded"
 
 

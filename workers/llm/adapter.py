@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from promptq.workers.llm.types import CallRequest, CallResponse, Provider
+from promptq.workers.llm.types import CallRequest, CallResponse, OnDelta, Provider
 
 
 class Adapter(Protocol):
     provider: Provider
 
-    def call(self, req: CallRequest) -> CallResponse:
-        """One provider call with no retries. Raises ProviderFailure, nothing else."""
+    def call(self, req: CallRequest, on_delta: OnDelta | None = None) -> CallResponse:
+        """One provider call with no retries. Raises ProviderFailure, nothing else.
+
+        With `req.stream`, `on_delta` receives the answer's pieces as they arrive."""
         ...
 
 

@@ -10,8 +10,8 @@ import httpx2
 
 from promptq.prompts.registry import OutputMode
 from promptq.workers.llm.adapter import provider_schema, rate_headers
-from promptq.workers.llm.errors import from_exception
-from promptq.workers.llm.types import CallRequest, CallResponse, Provider, StopKind, Usage
+from promptq.workers.llm.errors import FailureKind, ProviderFailure, from_exception
+from promptq.workers.llm.types import CallRequest, CallResponse, OnDelta, Provider, StopKind, Usage
 
 _STOPS = {
     "end_turn": StopKind.COMPLETE,
@@ -34,7 +34,7 @@ class AnthropicAdapter:
             timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
         )
 
-    def call(self, req: CallRequest) -> CallResponse:
+    def call(self, req: CallRequest, on_delta: OnDelta | None = None) -> CallResponse:
         kwargs: dict[str, Any] = {
             "model": req.model,
             "max_tokens": req.max_tokens,
@@ -48,10 +48,40 @@ class AnthropicAdapter:
             kwargs["tool_choice"] = {"type": "tool", "name": req.tool_name}
         started = perf_counter()
         try:
-            raw = self._client.messages.with_raw_response.create(**kwargs)
-            message = raw.parse()
+            if req.stream:
+                message, headers = self._streamed(kwargs, on_delta)
+            else:
+                raw = self._client.messages.with_raw_response.create(**kwargs)
+                message, headers = raw.parse(), raw.headers
+        except ProviderFailure:
+            raise
         except Exception as exc:  # converted once, here; unknown exceptions re-raise
             raise from_exception(exc) from None
+        return self._response(req, message, headers, perf_counter() - started)
+
+    def _streamed(self, kwargs: dict[str, Any], on_delta: OnDelta | None) -> tuple[Any, Any]:
+        with self._client.messages.stream(**kwargs) as stream:
+            headers = stream.response.headers
+            for event in stream:
+                if on_delta is not None and event.type == "content_block_delta":
+                    delta = event.delta
+                    piece = getattr(delta, "text", None) or getattr(delta, "partial_json", None)
+                    if piece:
+                        on_delta(piece)
+            message = stream.get_final_message()
+        if message.stop_reason is None:
+            # The stream ended without message_delta/message_stop: the SDK raises
+            # nothing, so the answer would silently be partial.
+            u = message.usage
+            raise ProviderFailure(FailureKind.STREAM_TRUNCATED, "the stream ended without a stop reason",
+                                  request_id=headers.get("request-id"),
+                                  usage=Usage(u.input_tokens or 0, u.output_tokens or 0,
+                                              u.cache_creation_input_tokens or 0,
+                                              u.cache_read_input_tokens or 0))
+        return message, headers
+
+    @staticmethod
+    def _response(req: CallRequest, message: Any, headers: Any, latency_s: float) -> CallResponse:
         tool_input = next((b.input for b in message.content
                            if b.type == "tool_use" and b.name == req.tool_name), None)
         text = "".join(b.text for b in message.content if b.type == "text")
@@ -66,7 +96,6 @@ class AnthropicAdapter:
         return CallResponse(
             model=message.model or req.model, stop=stop, usage=usage,
             tool_input=dict(tool_input) if isinstance(tool_input, dict) else None,
-            text=text, request_id=raw.headers.get("request-id"),
-            latency_s=perf_counter() - started, headers=rate_headers(raw.headers),
-            refusal=refusal,
+            text=text, request_id=headers.get("request-id"), latency_s=latency_s,
+            headers=rate_headers(headers), refusal=refusal,
         )

@@ -10,7 +10,7 @@ from promptq.workers.llm.anthropic_adapter import AnthropicAdapter
 from promptq.workers.llm.catalog import ModelCatalog
 from promptq.workers.llm.errors import FailureKind, ProviderFailure
 from promptq.workers.llm.openai_adapter import OpenAIAdapter
-from promptq.workers.llm.types import CallRequest, CallResponse, Provider
+from promptq.workers.llm.types import CallRequest, CallResponse, OnDelta, Provider
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,10 @@ class LLMClient:
     def is_configured(self, model: str) -> bool:
         return self.provider_of(model) in self._adapters
 
-    def call(self, req: CallRequest) -> CallResponse:
+    def call(self, req: CallRequest, on_delta: OnDelta | None = None) -> CallResponse:
         provider = self.provider_of(req.model)
         adapter = self._adapters.get(provider)
         if adapter is None:
             raise ProviderFailure(FailureKind.NOT_CONFIGURED,
                                   f"no credentials for {provider} (model {req.model})")
-        return adapter.call(req)
+        return adapter.call(req, on_delta)

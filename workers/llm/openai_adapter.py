@@ -13,8 +13,8 @@ import openai
 
 from promptq.prompts.registry import OutputMode
 from promptq.workers.llm.adapter import provider_schema, rate_headers
-from promptq.workers.llm.errors import from_exception
-from promptq.workers.llm.types import CallRequest, CallResponse, Provider, StopKind, Usage
+from promptq.workers.llm.errors import FailureKind, ProviderFailure, from_exception
+from promptq.workers.llm.types import CallRequest, CallResponse, OnDelta, Provider, StopKind, Usage
 
 _STOPS = {
     "stop": StopKind.COMPLETE,
@@ -23,6 +23,15 @@ _STOPS = {
     "length": StopKind.MAX_TOKENS,
     "content_filter": StopKind.REFUSAL,
 }
+
+
+def _usage(u: Any) -> Usage:
+    if u is None:
+        return Usage()
+    details = getattr(u, "prompt_tokens_details", None)
+    cached = (getattr(details, "cached_tokens", 0) or 0) if details else 0
+    # prompt_tokens includes the cached ones: subtract so they are priced once.
+    return Usage(u.prompt_tokens - cached, u.completion_tokens, 0, cached)
 
 
 class OpenAIAdapter:
@@ -35,7 +44,7 @@ class OpenAIAdapter:
             timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
         )
 
-    def call(self, req: CallRequest) -> CallResponse:
+    def call(self, req: CallRequest, on_delta: OnDelta | None = None) -> CallResponse:
         messages: list[dict[str, Any]] = []
         if req.system:
             messages.append({"role": "system", "content": req.system})
@@ -48,24 +57,52 @@ class OpenAIAdapter:
                 "schema": provider_schema(req.schema), "strict": True}}
         started = perf_counter()
         try:
+            if req.stream:
+                return self._streamed(req, kwargs, on_delta, started)
             raw = self._client.chat.completions.with_raw_response.create(**kwargs)
             completion = raw.parse()
+        except ProviderFailure:
+            raise
         except Exception as exc:  # converted once, here; unknown exceptions re-raise
             raise from_exception(exc) from None
         choice = completion.choices[0]
-        message = choice.message
-        stop = _STOPS.get(choice.finish_reason or "", StopKind.OTHER)
-        if message.refusal:
-            stop = StopKind.REFUSAL
-        u = completion.usage
-        cached = 0
-        if u and u.prompt_tokens_details and u.prompt_tokens_details.cached_tokens:
-            cached = u.prompt_tokens_details.cached_tokens
-        # prompt_tokens includes the cached ones: subtract so they are priced once.
-        usage = Usage((u.prompt_tokens - cached) if u else 0, u.completion_tokens if u else 0, 0, cached)
+        return self._response(req, completion.model, choice.finish_reason, choice.message.content,
+                              choice.message.refusal, _usage(completion.usage), raw.headers, started)
+
+    def _streamed(self, req: CallRequest, kwargs: dict[str, Any], on_delta: OnDelta | None,
+                  started: float) -> CallResponse:
+        raw = self._client.chat.completions.with_raw_response.create(
+            **kwargs, stream=True, stream_options={"include_usage": True})
+        content: list[str] = []
+        refusal: list[str] = []
+        finish: str | None = None
+        usage: Any = None
+        model = req.model
+        for chunk in raw.parse():
+            model = chunk.model or model
+            if chunk.usage is not None:
+                usage = chunk.usage
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    content.append(choice.delta.content)
+                    if on_delta is not None:
+                        on_delta(choice.delta.content)
+                if getattr(choice.delta, "refusal", None):
+                    refusal.append(choice.delta.refusal)
+                finish = choice.finish_reason or finish
+        if finish is None:
+            raise ProviderFailure(FailureKind.STREAM_TRUNCATED, "the stream ended without a finish reason",
+                                  request_id=raw.headers.get("x-request-id"), usage=_usage(usage))
+        return self._response(req, model, finish, "".join(content), "".join(refusal) or None,
+                              _usage(usage), raw.headers, started)
+
+    @staticmethod
+    def _response(req: CallRequest, model: str | None, finish: str | None, content: str | None,
+                  refusal: str | None, usage: Usage, headers: Any, started: float) -> CallResponse:
+        stop = StopKind.REFUSAL if refusal else _STOPS.get(finish or "", StopKind.OTHER)
         return CallResponse(
-            model=completion.model or req.model, stop=stop, usage=usage, tool_input=None,
-            text=message.content or "", request_id=raw.headers.get("x-request-id"),
-            latency_s=perf_counter() - started, headers=rate_headers(raw.headers),
-            refusal=message.refusal or ("content filter" if stop is StopKind.REFUSAL else None),
+            model=model or req.model, stop=stop, usage=usage, tool_input=None, text=content or "",
+            request_id=headers.get("x-request-id"), latency_s=perf_counter() - started,
+            headers=rate_headers(headers),
+            refusal=refusal or ("content filter" if stop is StopKind.REFUSAL else None),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -64,6 +65,9 @@ class CallRequest:
     output: OutputMode
     max_tokens: int
     system: str | None = None
+    # Stream the answer: output arrives as deltas (published as live events) and
+    # failures mid-answer are told apart (cut, truncated, in-stream error).
+    stream: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,3 +83,7 @@ class CallResponse:
     latency_s: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     refusal: str | None = None
+
+
+# Receives pieces of the answer as they stream in (text or partial tool JSON).
+OnDelta = Callable[[str], None]
