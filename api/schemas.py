@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from promptq.store.public import BatchPublic, JobPublic
 from promptq.store.status import Priority
@@ -22,8 +22,23 @@ def _small_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
+class Message(_Strict):
+    role: Literal["user", "assistant"]
+    content: str = Field(min_length=1)
+
+
 class JobInput(_Strict):
-    text: str = Field(min_length=1, description="The document to process.")
+    """A document (`text`) or a conversation (`messages`), not both."""
+
+    text: str | None = Field(None, min_length=1, description="The document to process.")
+    messages: list[Message] | None = Field(None, min_length=1, max_length=1000,
+                                           description="A conversation, oldest first.")
+
+    @model_validator(mode="after")
+    def _one_of_text_or_messages(self) -> JobInput:
+        if (self.text is None) == (self.messages is None):
+            raise ValueError("input takes exactly one of text or messages")
+        return self
 
 
 class JobCreate(_Strict):

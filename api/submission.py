@@ -50,12 +50,14 @@ def check_text(text: str, settings: Settings, where: str = "input.text") -> None
 
 def job_row(*, tenant: str, task: Task, text: str, priority: Priority, webhook_url: str | None,
             metadata: dict[str, Any] | None, batch_id: str | None = None,
-            custom_id: str | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
+            custom_id: str | None = None, idempotency_key: str | None = None,
+            messages: list[dict[str, str]] | None = None) -> dict[str, Any]:
     now = utcnow()
     return {
         "id": new_id("job"), "tenant_id": tenant, "task": task.name, "status": JobStatus.QUEUED,
         "priority": priority, "batch_id": batch_id, "custom_id": custom_id,
-        "idempotency_key": idempotency_key, "input_text": text, "metadata_": metadata,
+        "idempotency_key": idempotency_key, "input_text": text, "input_messages": messages,
+        "metadata_": metadata,
         "webhook_url": webhook_url, "prompt_version": task.version, "model": task.model,
         "created_at": now, "dispatched_at": now,
     }

@@ -1,4 +1,9 @@
-"""Every Redis key promptq writes, in one place (the prefix comes from Settings.redis_prefix)."""
+"""Every Redis key promptq writes, in one place (the prefix comes from Settings.redis_prefix).
+
+Two namespaces are kept by their owners under the same prefix: the broker's
+(`{prefix}:celery:`, celeryconfig) and the rate limiter's (`{prefix}:ratelimit:`,
+workers/ratelimit/redis_backend.py).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,3 @@ def job_events(prefix: str, job_id: str) -> str:
 def relay_lock(prefix: str) -> str:
     """Held by the one worker that runs the relay this tick."""
     return f"{prefix}:relay:lock"
-
-
-def idempotency(prefix: str, tenant: str, key: str) -> str:
-    return f"{prefix}:idem:{tenant}:{key}"
-
-
-def ratelimit(prefix: str) -> str:
-    """The rate limiter's own namespace (it adds provider/model/dimension below it)."""
-    return f"{prefix}:rl"

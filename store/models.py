@@ -81,6 +81,9 @@ class Job(SQLModel, table=True):
     custom_id: str | None = None
     idempotency_key: str | None = None
     input_text: str = Field(sa_column=Column(Text, nullable=False))
+    # A conversation ([{role, content}]) instead of a document; input_text then holds
+    # its transcript. Over-long conversations lose their oldest messages first.
+    input_messages: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON))
     metadata_: dict[str, Any] | None = Field(default=None, sa_column=Column("metadata", JSON))
     webhook_url: str | None = None
     prompt_version: str | None = None

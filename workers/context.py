@@ -7,8 +7,12 @@ runs near 4) so that a request judged to fit rarely meets a context-too-long 400
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any
 
-from promptq.prompts.registry import Task
+from promptq.prompts.registry import OverflowStrategy, Task
+from promptq.store.text import transcript
 from promptq.workers.llm.types import CallRequest
 
 CHARS_PER_TOKEN = 3.0
@@ -30,10 +34,101 @@ def fits(request: CallRequest, context_window: int) -> bool:
     return request_tokens(request) + request.max_tokens <= context_window
 
 
-def fit_text(task: Task, text: str, context_window: int) -> str | None:
-    """The longest beginning of `text` whose request fits the window; None if nothing fits."""
+def chunk_budget_chars(task: Task, context_window: int, *, tightening: int = 0) -> int:
+    """How many characters of document one request may carry on this window.
+
+    `tightening` counts earlier attempts whose estimate proved too generous (the
+    provider still said "too long"): each one takes 30 % off.
+    """
     fixed = estimate_tokens(task.prompt.template) + estimate_tokens(json.dumps(task.schema))
-    budget_tokens = context_window - task.max_output_tokens - fixed - OVERHEAD_TOKENS
-    if budget_tokens <= 0:
+    budget = (context_window - task.max_output_tokens - fixed - OVERHEAD_TOKENS) * CHARS_PER_TOKEN * 0.95
+    return max(0, int(budget * 0.7 ** tightening))
+
+
+@dataclass(frozen=True)
+class ShrinkPlan:
+    """How to make an over-long input fit. Exactly one of the fields is set; all
+    None means it cannot be made to fit."""
+
+    model_index: int | None = None     # move to this (larger-window) model of the chain
+    chunks: list[str] | None = None    # extract per chunk and merge
+    text: str | None = None            # the shortened input (truncated / oldest messages dropped)
+    messages: list[dict[str, str]] | None = None
+
+
+def plan_shrink(task: Task, windows: list[int], model_index: int, text: str,
+                messages: list[dict[str, str]] | None, tightening: int = 0) -> ShrinkPlan:
+    """The task's answer to "this input exceeds the model's context window".
+
+    `windows` are the context windows (tokens) of the task's model chain. A
+    conversation always loses its oldest messages first; a document is split,
+    routed to a larger window, or truncated, as the task configures.
+    """
+    window = windows[model_index]
+    budget = chunk_budget_chars(task, window, tightening=tightening)
+    if budget <= 0:
+        return ShrinkPlan()
+    if messages is not None:
+        kept = drop_oldest(messages, lambda ms: len(transcript(ms)) <= budget)
+        return ShrinkPlan(text=transcript(kept), messages=kept) if kept else ShrinkPlan()
+    if task.on_context_overflow is OverflowStrategy.FALLBACK:
+        larger = next((i for i in range(model_index + 1, len(windows)) if windows[i] > window), None)
+        if larger is not None:
+            return ShrinkPlan(model_index=larger)
+    if task.on_context_overflow is OverflowStrategy.SPLIT:
+        return ShrinkPlan(chunks=split_text(text, budget))
+    return ShrinkPlan(text=text[:budget])
+
+
+def split_text(text: str, max_chars: int) -> list[str]:
+    """Pieces of at most `max_chars`, cut at paragraph, then line, then word boundaries."""
+    if max_chars <= 0:
+        raise ValueError("max_chars must be positive")
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > max_chars:
+        window = rest[:max_chars]
+        # The strongest boundary in the second half of the window; else cut hard.
+        cut = next((at for sep in ("\n\n", "\n", " ")
+                    if (at := window.rfind(sep)) > max_chars // 2), max_chars)
+        pieces.append(rest[:cut])
+        rest = rest[cut:].lstrip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def merge_outputs(outputs: list[Any]) -> Any:
+    """One extraction from the extractions of consecutive chunks.
+
+    Objects merge key by key; lists concatenate without repeats; for a scalar the
+    first chunk that states it (not null) wins — headers such as an invoice number
+    come early, line items accumulate.
+    """
+    present = [o for o in outputs if o is not None]
+    if not present:
         return None
-    return text[: int(budget_tokens * CHARS_PER_TOKEN * 0.95)]
+    first = present[0]
+    if isinstance(first, dict):
+        keys = list(dict.fromkeys(k for o in present if isinstance(o, dict) for k in o))
+        return {k: merge_outputs([o.get(k) for o in present if isinstance(o, dict)]) for k in keys}
+    if isinstance(first, list):
+        merged: list[Any] = []
+        seen: set[str] = set()
+        for o in present:
+            for item in o if isinstance(o, list) else [o]:
+                marker = json.dumps(item, sort_keys=True)
+                if marker not in seen:
+                    seen.add(marker)
+                    merged.append(item)
+        return merged
+    return first
+
+
+def drop_oldest(messages: list[dict[str, str]], fits_: Callable[[list[dict[str, str]]], bool],
+                ) -> list[dict[str, str]] | None:
+    """Drop the oldest messages until `fits_` says yes; None if even the last one alone is too long."""
+    for start in range(len(messages)):
+        if fits_(messages[start:]):
+            return messages[start:]
+    return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import Callable
 from datetime import timedelta
 from time import monotonic
@@ -17,13 +17,13 @@ from typing import Any
 from sqlmodel import Session
 
 from promptq import dispatch, events
-from promptq.prompts.registry import OutputMode, OverflowStrategy, Task, get_task
+from promptq.prompts.registry import OutputMode, Task, get_task
 from promptq.store import deliveries, jobs
 from promptq.store.batches import batch_public
 from promptq.store.models import Batch, Job, LedgerEntry, utcnow
 from promptq.store.public import JobPublic
 from promptq.store.status import JobStatus
-from promptq.workers.context import fit_text, fits, request_tokens
+from promptq.workers.context import fits, merge_outputs, plan_shrink, request_tokens
 from promptq.workers.llm import pricing, structured
 from promptq.workers.llm.errors import FailureKind, ProviderFailure
 from promptq.workers.llm.types import CallRequest, CallResponse, StopKind, Turn, Usage
@@ -32,6 +32,7 @@ from promptq.workers.ratelimit import CapacityWait
 from promptq.workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
+MAX_SHRINKS = 4  # attempts to make one input fit before the job fails
 
 
 @dataclass(frozen=True)
@@ -45,15 +46,27 @@ class Outcome:
 
 @dataclass
 class _State:
-    """Where one job stands within this run; persisted on the job when rescheduled."""
+    """Where one job stands within this run; model_index, overloads and attempts are
+    persisted on the job when it is rescheduled, the rest is rebuilt from the input."""
 
     model_index: int
     overloads: int
     attempts: int
-    text: str
+    text: str                                   # the whole input (shortened, if it had to be)
+    conversation: list[dict[str, str]] | None   # the input's messages, for a conversation
     truncated: bool
+    chunks: list[str] = field(default_factory=list)       # the pieces still to extract, in order
+    partials: list[dict[str, Any]] = field(default_factory=list)  # extractions of earlier pieces
+    shrinks: int = 0
     repairs: int = 0
     messages: tuple[Turn, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.chunks = self.chunks or [self.text]
+
+    @property
+    def current_piece(self) -> str:
+        return self.chunks[len(self.partials)]
 
 
 class JobRunner:
@@ -74,7 +87,7 @@ class JobRunner:
         job = claim.job
         task = get_task(job.task, job.prompt_version)
         state = _State(job.model_index, job.consecutive_overloads, job.attempts, job.input_text,
-                       job.input_truncated)
+                       job.input_messages, truncated=False)
         while True:
             if state.model_index >= len(task.models):
                 return self._finish(claim, state, JobStatus.FAILED, error=(
@@ -88,7 +101,17 @@ class JobRunner:
                 spread = random.uniform(0, self.rt.settings.capacity_wait_s)
                 return self._reschedule(claim, state, wait.wait_s + spread, reason=f"capacity:{wait.reason}")
             if failure is None:
-                return self._finish(claim, state, JobStatus.SUCCEEDED, result=output, model=model,
+                assert output is not None
+                state.partials.append(output)
+                if len(state.partials) < len(state.chunks):
+                    state.messages, state.repairs = (), 0  # on to the next piece
+                    continue
+                result = merge_outputs(state.partials) if len(state.partials) > 1 else output
+                problems = structured.validation_errors(task.validator(), result)
+                if problems:
+                    return self._finish(claim, state, JobStatus.NEEDS_REVIEW, model=model, error=(
+                        FailureKind.INVALID_OUTPUT, "merged extraction is invalid: " + "; ".join(problems[:5])))
+                return self._finish(claim, state, JobStatus.SUCCEEDED, result=result, model=model,
                                     cache_hit=bool(response and response.usage.cache_read_input_tokens))
             decision = decide(
                 failure.kind, attempts_made=state.attempts, retry_after_s=failure.retry_after_s,
@@ -128,7 +151,7 @@ class JobRunner:
         if not llm.is_configured(model):
             return ProviderFailure(FailureKind.NOT_CONFIGURED, f"no credentials for {model}"), None, None
         if not state.messages:
-            prompt = task.prompt.render(state.text)
+            prompt = task.prompt.render(state.current_piece)
             if task.output is OutputMode.JSON:
                 prompt += structured.json_only_instructions(task.schema)
             state.messages = (Turn("user", prompt),)
@@ -191,18 +214,25 @@ class JobRunner:
 
     def _shrink(self, task: Task, model: str, state: _State) -> bool:
         """Make the input fit, as the task says. False: it cannot be made to fit."""
-        catalog = self.rt.llm.catalog
-        if task.on_context_overflow is OverflowStrategy.FALLBACK:
-            window = catalog.info(model).context_window
-            for i in range(state.model_index + 1, len(task.models)):
-                if catalog.info(task.models[i]).context_window > window:
-                    state.model_index, state.messages = i, ()
-                    return True
-        window = catalog.info(model).context_window
-        shorter = fit_text(task, state.text, window)
-        if shorter is None or len(shorter) >= len(state.text):
+        if state.shrinks >= MAX_SHRINKS:
             return False
-        state.text, state.truncated, state.messages = shorter, True, ()
+        windows = [self.rt.llm.catalog.info(m).context_window for m in task.models]
+        plan = plan_shrink(task, windows, state.model_index, state.text, state.conversation,
+                           tightening=state.shrinks)
+        state.shrinks += 1
+        state.messages, state.repairs, state.partials = (), 0, []
+        if plan.model_index is not None:
+            state.model_index = plan.model_index
+        elif plan.chunks is not None:
+            state.chunks = plan.chunks
+        elif plan.text is not None and len(plan.text) < len(state.text):
+            state.text, state.chunks, state.truncated = plan.text, [plan.text], True
+            state.conversation = plan.messages
+        else:
+            return False
+        log.info("job input over the window of %s: %s", model,
+                 f"model {task.models[state.model_index]}" if plan.model_index is not None
+                 else f"{len(state.chunks)} pieces" if plan.chunks else "shortened")
         return True
 
     # -- recording --------------------------------------------------------

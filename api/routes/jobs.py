@@ -21,6 +21,7 @@ from promptq.api.schemas import JobCreate
 from promptq.store.models import Job
 from promptq.store.public import JobPublic
 from promptq.store.status import JobStatus
+from promptq.store.text import transcript
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -31,15 +32,17 @@ def create_job(body: JobCreate, tenant: TenantDep, session: SessionDep, settings
                idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> JobPublic:
     """Queue one document. A repeated `Idempotency-Key` returns the job it created first."""
     task = submission.resolve_task(body.task)
-    submission.check_text(body.input.text, settings)
+    messages = [m.model_dump() for m in body.input.messages] if body.input.messages else None
+    text = body.input.text if messages is None else transcript(messages)
+    submission.check_text(text, settings)
     webhook_url = submission.checked_webhook_url(body.webhook_url, settings)
     if idempotency_key:
         existing = _by_idempotency_key(session, tenant, idempotency_key)
         if existing is not None:
-            return _same_request_or_409(existing, body)
-    row = submission.job_row(tenant=tenant, task=task, text=body.input.text, priority=body.priority,
+            return _same_request_or_409(existing, body.task, text)
+    row = submission.job_row(tenant=tenant, task=task, text=text, priority=body.priority,
                              webhook_url=webhook_url, metadata=body.metadata,
-                             idempotency_key=idempotency_key)
+                             idempotency_key=idempotency_key, messages=messages)
     try:
         submission.insert_jobs(session, [row])
         session.commit()
@@ -49,7 +52,7 @@ def create_job(body: JobCreate, tenant: TenantDep, session: SessionDep, settings
         existing = _by_idempotency_key(session, tenant, idempotency_key or "")
         if existing is None:
             raise
-        return _same_request_or_409(existing, body)
+        return _same_request_or_409(existing, body.task, text)
     background.add_task(submission.publish, settings, [(row["id"], str(body.priority))])
     job = session.get(Job, row["id"])
     assert job is not None
@@ -60,8 +63,8 @@ def _by_idempotency_key(session: Session, tenant: str, key: str) -> Job | None:
     return session.exec(select(Job).where(Job.tenant_id == tenant, Job.idempotency_key == key)).first()
 
 
-def _same_request_or_409(job: Job, body: JobCreate) -> JobPublic:
-    if job.task != body.task or job.input_text != body.input.text:
+def _same_request_or_409(job: Job, task: str, text: str) -> JobPublic:
+    if job.task != task or job.input_text != text:
         raise APIError(409, "this Idempotency-Key was used with a different request", "idempotency_conflict")
     return JobPublic.of(job)
 

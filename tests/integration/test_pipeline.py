@@ -237,3 +237,30 @@ def test_cancel_a_running_job_discards_its_late_result(stack, sim):
     assert final["status"] == "cancelled" and final["result"] is None
     events = wait_until(lambda: verified_events(stack, job["id"]), what="the webhook")
     assert [e["type"] for e in events] == ["job.cancelled"]
+
+
+def test_document_over_the_context_window_is_split_and_the_extractions_merged(stack, sim):
+    line = "Line item: Widget, quantity 2, unit price 19.99, total 39.98.\n"
+    huge = INVOICE + "\n" + line * (700_000 // len(line))  # ≈ 230k estimated tokens > 200k
+    job = finished(stack, submit(stack, huge)["id"])
+    assert job["status"] == "succeeded", job
+    assert [r.outcome for r in ledger(stack, job["id"])] == ["ok", "ok"], "one call per piece"
+    Draft202012Validator(get_task("invoice_extraction").schema).validate(job["result"])
+    assert job["input_truncated"] is False
+
+
+def test_document_over_the_window_of_a_truncating_task_is_shortened_and_says_so(stack, sim):
+    huge = "A long report about widgets. " * 20_000  # ≈ 193k estimated tokens > gpt-4o-mini's 128k
+    job = finished(stack, submit(stack, huge, task="document_enrichment")["id"])
+    assert job["status"] == "succeeded", job
+    assert job["input_truncated"] is True and len(ledger(stack, job["id"])) == 1
+
+
+def test_conversation_input_drops_its_oldest_messages_to_fit(stack, sim):
+    messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}: " + "blah " * 30_000}
+                for i in range(5)]  # ≈ 250k estimated tokens in all
+    r = stack.api.post("/v1/jobs", headers=stack.headers(),
+                       json={"task": "document_enrichment", "input": {"messages": messages}})
+    assert r.status_code == 202, r.text
+    job = finished(stack, r.json()["id"])
+    assert job["status"] == "succeeded" and job["input_truncated"] is True

@@ -1,0 +1,268 @@
+"""The rate limiter the worker calls: reserve before a provider call, settle after.
+
+    limiter = RateLimiter(RedisBackend(client, prefix="promptq"), load_limits(settings.rate_limits_file))
+    with limiter.acquire("anthropic", model, input_tokens=1200, output_tokens=1024) as r:
+        response = call_provider()                  # on a connection refusal: limiter.release(r)
+        limiter.observe_headers("anthropic", model, response.headers)
+        r.settle(usage.input_tokens, usage.output_tokens)
+    # a 429: limiter.cooldown("anthropic", model, seconds=retry_after)
+
+Token counts are what the provider counts against its limits: the estimate
+before the call (input tokens, and ``max_tokens`` for output), the usage after.
+
+Which limits: those the table configures, and for every dimension it does not
+configure, the limit the provider advertises in its rate-limit headers (learned
+by ``observe_headers``, shared through the backend, forgotten after
+``learned_ttl_s`` without a response that says it). So a deployment with no
+table paces itself to its organisation's real tier from its first response on,
+and a configured limit always beats an advertised one. Both go through the
+table's ``BucketPolicy`` (target fraction, burst).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+from .backend import BucketKey, RateLimitBackend
+from .bucket import BucketSpec, Charge, bucket_specs, charges_for
+from .errors import CapacityWait
+from .headers import Observation, parse_rate_limit_headers
+from .limits import Dimension, Limits
+from .table import LimitTable
+
+# A learned limit is forgotten this long (seconds) after the last response that
+# advertised it: a deployment that stopped calling the model starts fresh.
+LEARNED_TTL_S = 600.0
+# Each process re-reads a bucket's learned limits from the backend at most this
+# often (seconds): learned limits change (another worker's first response, a
+# tier upgrade), yet the reserve path must stay one backend call.
+LEARNED_REFRESH_S = 1.0
+
+_NONE_LEARNED: Mapping[Dimension, int] = {}  # never mutated
+
+
+class Reservation:
+    """Capacity taken for one call, on every limited dimension at once.
+
+    ``input_tokens``/``output_tokens``: what was reserved (tokens);
+    ``granted_at_s``: the backend's clock when granted (seconds; Redis server
+    time for the Redis backend). Closed by the first ``settle`` or ``release``;
+    later ones do nothing and return False.
+    """
+
+    def __init__(self, limiter: RateLimiter, provider: str, model: str, key: BucketKey,
+                 charges: tuple[Charge, ...], input_tokens: int, output_tokens: int,
+                 granted_at_s: float) -> None:
+        self.provider = provider
+        self.model = model
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.granted_at_s = granted_at_s
+        self.closed = False
+        self._limiter = limiter
+        self._key = key
+        self._charges = charges
+
+    def settle(self, input_tokens: int, output_tokens: int) -> bool:
+        """Correct the reservation by the actual usage (tokens)."""
+        return self._limiter.settle(self, input_tokens=input_tokens, output_tokens=output_tokens)
+
+    def release(self) -> bool:
+        """The call never reached the provider: give everything back."""
+        return self._limiter.release(self)
+
+    def __repr__(self) -> str:
+        return (f"Reservation({self.provider}/{self.model}, in={self.input_tokens}, "
+                f"out={self.output_tokens}, closed={self.closed})")
+
+
+class RateLimiter:
+    """Per provider and model, requests and tokens per minute, shared through ``backend``.
+
+    See ``bucket.py`` for the algorithm and ``BucketPolicy`` for the burst.
+    ``learned_ttl_s``: how long a learned limit outlives the last response that
+    advertised it; ``learned_refresh_s``: how stale this process's copy of the
+    learned limits may be (seconds both), on ``clock`` (seconds, monotonic;
+    default ``time.monotonic``; a simulation may pass its own).
+    """
+
+    def __init__(self, backend: RateLimitBackend, limits: LimitTable, *,
+                 learned_ttl_s: float = LEARNED_TTL_S, learned_refresh_s: float = LEARNED_REFRESH_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._backend = backend
+        self._clock = clock
+        self._limits = limits
+        self._learned_ttl_s = learned_ttl_s
+        self._learned_refresh_s = learned_refresh_s
+        # (provider, model) -> its bucket and configured limits per minute; static
+        self._configured: dict[tuple[str, str], tuple[BucketKey, dict[Dimension, int]]] = {}
+        # bucket -> (when read, monotonic s; learned limits per minute), replaced, never mutated
+        self._learned: dict[BucketKey, tuple[float, Mapping[Dimension, int]]] = {}
+        # (provider, model) -> (the learned limits they were built from, the buckets)
+        self._specs: dict[tuple[str, str], tuple[Mapping[Dimension, int], tuple[BucketSpec, ...]]] = {}
+
+    def reserve(self, provider: str, model: str, *, input_tokens: int, output_tokens: int) -> Reservation:
+        """Take one request and the estimated tokens now, or raise ``CapacityWait``."""
+        _check_tokens(input_tokens, output_tokens)
+        key = self._key(provider, model)
+        charges = charges_for(self._specs_for(provider, model), input_tokens, output_tokens)
+        decision = self._backend.reserve(key, charges)
+        if not decision.granted:
+            raise CapacityWait(decision.wait_s, decision.reason)
+        return Reservation(self, provider, model, key, charges, input_tokens, output_tokens, decision.at_s)
+
+    @contextmanager
+    def acquire(self, provider: str, model: str, *, input_tokens: int, output_tokens: int,
+                max_wait_s: float = 2.0) -> Iterator[Reservation]:
+        """Reserve, sleeping up to ``max_wait_s`` seconds for capacity.
+
+        A wait longer than what is left of ``max_wait_s`` raises ``CapacityWait``
+        at once, without sleeping, so that the worker slot is freed. Leaving the
+        block refunds nothing (the call was presumably sent): settle or release.
+        """
+        deadline = time.monotonic() + max_wait_s
+        while True:
+            try:
+                reservation = self.reserve(provider, model, input_tokens=input_tokens, output_tokens=output_tokens)
+                break
+            except CapacityWait as wait:
+                left = deadline - time.monotonic()
+                if wait.wait_s > left:
+                    raise
+                # a little jitter so that waiters woken together do not all collide
+                time.sleep(min(left, wait.wait_s + random.uniform(0, min(0.05, 0.1 * wait.wait_s))))
+        yield reservation
+
+    def settle(self, reservation: Reservation, *, input_tokens: int, output_tokens: int) -> bool:
+        """Refund what was reserved beyond the actual usage, or charge what it exceeded."""
+        _check_tokens(input_tokens, output_tokens)
+        if reservation.closed:
+            return False
+        reservation.closed = True
+        actual = charges_for([c.spec for c in reservation._charges], input_tokens, output_tokens)
+        corrections = [Charge(r.spec, r.amount - a.amount) for r, a in zip(reservation._charges, actual)
+                       if r.amount != a.amount]
+        self._backend.give_back(reservation._key, corrections)
+        return True
+
+    def release(self, reservation: Reservation) -> bool:
+        """The call never reached the provider: refund the request and every token."""
+        if reservation.closed:
+            return False
+        reservation.closed = True
+        self._backend.give_back(reservation._key, reservation._charges)
+        return True
+
+    def cooldown(self, provider: str, model: str, *, seconds: float) -> None:
+        """Stop every worker's reservations for the model for ``seconds`` (e.g. a
+        429's retry-after); a longer cooldown already running is kept."""
+        self._backend.cooldown(self._key(provider, model), seconds)
+
+    def cooldown_remaining(self, provider: str, model: str) -> float:
+        """Seconds left of the model's cooldown, 0 when none."""
+        return self._backend.cooldown_remaining(self._key(provider, model))
+
+    def observe_headers(self, provider: str, model: str, headers: Mapping[str, str], *,
+                        now: dt.datetime | None = None) -> dict[Dimension, Observation]:
+        """Follow the provider's rate-limit headers (either provider's naming).
+
+        Learn: every advertised ``limit`` is recorded for the model's bucket, for
+        every worker (refreshing the ones recorded before), and limits each
+        dimension the table does not configure from then on. Anthropic's
+        ``tokens-*`` pair is left out when its input/output pairs are there: it
+        repeats the tighter of them, it is no limit on their sum.
+
+        Lower: a limited dimension (configured or learned) whose ``remaining`` is
+        below our bucket's level is lowered to it (never raised: our own
+        accounting stays the ceiling).
+
+        Cool down: a dimension with 0 remaining stops the model for every worker,
+        at most until its reset, and at most for the time the provider takes to
+        refill ONE unit (60 / limit per minute seconds) when the limit is known
+        (advertised, else ours). The reset both providers send is when their
+        bucket is FULL again, up to a minute away: waiting for it would stop
+        the fleet for up to a minute where one unit, enough for the next call,
+        comes back in 60 / limit seconds; the buckets (lowered to 0 just above)
+        then pace what follows. ``now``: reference time when the response has no
+        ``date`` header (default: this host's clock). Returns what was parsed.
+        """
+        observations = parse_rate_limit_headers(headers, now or dt.datetime.now(dt.UTC))
+        key, configured = self._configured_for(provider, model)
+        advertised = _advertised_limits(observations)
+        if advertised:
+            self._backend.learn(key, advertised, self._learned_ttl_s)
+            self._remember_learned(key, advertised)
+        specs = {s.dimension: s for s in self._specs_for(provider, model)}
+        ceilings = [Charge(specs[d], o.remaining) for d, o in observations.items()
+                    if d in specs and o.remaining is not None]
+        self._backend.lower_to(key, ceilings)
+        cooldowns = []
+        for d, o in observations.items():
+            if o.remaining == 0 and o.reset_s:
+                per_minute = o.limit or configured.get(d) or self._learned_for(key).get(d)
+                cooldowns.append(min(o.reset_s, 60.0 / per_minute) if per_minute else o.reset_s)
+        if cooldowns:
+            self._backend.cooldown(key, max(cooldowns))
+        return observations
+
+    def _key(self, provider: str, model: str) -> BucketKey:
+        return self._configured_for(provider, model)[0]
+
+    def _configured_for(self, provider: str, model: str) -> tuple[BucketKey, dict[Dimension, int]]:
+        found = self._configured.get((provider, model))
+        if found is None:
+            found = (BucketKey(provider, self._limits.bucket_for(provider, model)),
+                     self._limits.for_model(provider, model).per_minute())
+            self._configured[provider, model] = found
+        return found
+
+    def _learned_for(self, key: BucketKey) -> Mapping[Dimension, int]:
+        """The bucket's learned limits, read from the backend at most once per
+        ``learned_refresh_s``; the same object while they do not change."""
+        now = self._clock()
+        cached = self._learned.get(key)
+        if cached is not None and now - cached[0] < self._learned_refresh_s:
+            return cached[1]
+        learned: Mapping[Dimension, int] = self._backend.learned(key)
+        if cached is not None and learned == cached[1]:
+            learned = cached[1]
+        self._learned[key] = (now, learned)
+        return learned
+
+    def _remember_learned(self, key: BucketKey, advertised: Mapping[Dimension, int]) -> None:
+        """This process applies what it just learned at once, without a read; the
+        others within ``learned_refresh_s``."""
+        cached = self._learned.get(key)
+        if cached is None:
+            self._learned[key] = (self._clock(), dict(advertised))
+        elif any(cached[1].get(d) != v for d, v in advertised.items()):
+            self._learned[key] = (cached[0], {**cached[1], **advertised})
+
+    def _specs_for(self, provider: str, model: str) -> tuple[BucketSpec, ...]:
+        key, configured = self._configured_for(provider, model)
+        # with every dimension configured nothing can be learned: no backend read
+        learned = _NONE_LEARNED if len(configured) == len(Dimension) else self._learned_for(key)
+        cached = self._specs.get((provider, model))
+        if cached is not None and cached[0] is learned:
+            return cached[1]
+        specs = bucket_specs(Limits.of({**learned, **configured}), self._limits.policy)
+        self._specs[provider, model] = (learned, specs)
+        return specs
+
+
+def _advertised_limits(observations: Mapping[Dimension, Observation]) -> dict[Dimension, int]:
+    """The limits per minute a response advertises, by dimension."""
+    limits = {d: o.limit for d, o in observations.items() if o.limit}
+    if Dimension.INPUT_TOKENS in observations or Dimension.OUTPUT_TOKENS in observations:
+        # Anthropic: tokens-* is the tighter of input-tokens-* and output-tokens-*
+        limits.pop(Dimension.TOKENS, None)
+    return limits
+
+
+def _check_tokens(input_tokens: int, output_tokens: int) -> None:
+    if input_tokens < 0 or output_tokens < 0:
+        raise ValueError(f"token counts must be >= 0, not {input_tokens}, {output_tokens}")
