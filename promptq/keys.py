@@ -16,3 +16,8 @@ def job_events(prefix: str, job_id: str) -> str:
 def relay_lock(prefix: str) -> str:
     """Held by the one worker that runs the relay this tick."""
     return f"{prefix}:relay:lock"
+
+
+def metrics(prefix: str) -> str:
+    """A hash of counters, field `name{labels}` → count."""
+    return f"{prefix}:metrics"

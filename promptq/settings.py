@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # Largest dashboard/ledger page etc.
     page_limit_max: int = 1000
 
+    # Bearer token for GET /metrics (Prometheus); unset: the endpoint answers 404.
+    metrics_token: str | None = None
+
     flower_basic_auth: str | None = Field(None, validation_alias=AliasChoices("FLOWER_BASIC_AUTH"))
 
     _split_lists = field_validator("api_keys", "webhook_allowed_hosts", mode="before")(_split_csv)

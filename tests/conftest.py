@@ -35,6 +35,7 @@ os.environ.update({
     "PROMPTQ_RELAY_STALE_S": "5",
     "PROMPTQ_JOB_LEASE_S": "6",
     "PROMPTQ_CALL_TIMEOUT_S": "5",
+    "PROMPTQ_METRICS_TOKEN": "metrics-token-for-tests",
 })
 
 
@@ -89,8 +90,11 @@ class Stack:
     receiver: WebhookReceiver
     tmp: Path
 
+    def api_key(self, tenant: str = "acme") -> str:
+        return TENANT_KEYS[tenant]
+
     def headers(self, tenant: str = "acme", **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {TENANT_KEYS[tenant]}", **extra}
+        return {"Authorization": f"Bearer {self.api_key(tenant)}", **extra}
 
     def start_worker(self, name: str, concurrency: int = 16) -> WorkerProcess:
         worker = WorkerProcess(self.env, self.tmp / f"{name}.log", concurrency=concurrency, name=name)

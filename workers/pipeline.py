@@ -6,6 +6,7 @@ this module carries them out against the store and the broker.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from promptq import dispatch, events
+from promptq import dispatch, events, metrics
 from promptq.prompts.registry import OutputMode, Task, get_task
 from promptq.store import deliveries, jobs
 from promptq.store.batches import batch_public
@@ -126,6 +127,7 @@ class JobRunner:
                     return self._reschedule(claim, state, decision.wait_s, reason=str(failure.kind),
                                             failure=failure)
                 case Action.FALLBACK:
+                    self._count("promptq_fallbacks_total", task=task.name, model=model)
                     state.model_index += 1
                     state.overloads = 0
                     state.messages = ()
@@ -253,6 +255,13 @@ class JobRunner:
             request_id=(response.request_id if response else None) or (failure.request_id if failure else None),
         )
         jobs.record_attempt(self.rt.engine, claim, entry)
+        self._count("promptq_provider_calls_total", provider=entry.provider, model=model,
+                    outcome=entry.outcome)
+        if failure is not None and failure.kind is FailureKind.REFUSAL:
+            # The input is logged only as a hash: documents never reach the logs.
+            digest = hashlib.sha256(job.input_text.encode()).hexdigest()
+            log.warning("job %s refused by %s (task %s): input sha256=%s", job.id, model, task.name, digest)
+            self._count("promptq_refusals_total", task=task.name, model=model)
 
     # -- transitions ------------------------------------------------------
 
@@ -268,6 +277,7 @@ class JobRunner:
                              error_message=failure.message if failure else None)
         if not moved:
             return Outcome(skipped=True)
+        self._count("promptq_retries_total", reason=reason.split(":")[0])
         if in_message:
             dispatch.publish_jobs(settings.redis_url, [(claim.job.id, str(claim.job.priority))],
                                   countdown=wait_s)
@@ -285,6 +295,7 @@ class JobRunner:
         if not done:  # cancelled meanwhile, or the lease lapsed and another worker took over
             return Outcome(skipped=True)
         self._event(claim.job.id, "status", {"status": status})
+        self._count("promptq_jobs_finished_total", task=claim.job.task, status=str(status))
         self.after_terminal(claim.job.id)
         return Outcome(status=status)
 
@@ -312,6 +323,12 @@ class JobRunner:
                     s.commit()
         for delivery_id in ids + batch_ids:
             dispatch.publish_delivery(settings.redis_url, delivery_id)
+
+    def _count(self, name: str, **labels: str) -> None:
+        try:
+            metrics.incr(self.rt.redis, self.rt.settings.redis_prefix, name, **labels)
+        except Exception:  # counting is best effort, like events
+            log.warning("could not count %s", name, exc_info=True)
 
     def _event(self, job_id: str, event: str, data: dict[str, Any]) -> None:
         try:

@@ -4,6 +4,7 @@ SQLite and once on PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -145,12 +146,19 @@ def test_another_tenants_objects_are_404(stack, sim):
     finished(stack, job["id"])
 
 
-def test_refusal_goes_to_review_with_a_needs_review_webhook(stack, sim):
-    job = finished(stack, submit(stack, INVOICE + " [[sim:refusal]]")["id"])
+def test_refusal_goes_to_review_with_a_webhook_a_metric_and_only_a_hash_in_the_log(stack, sim):
+    text = INVOICE + " [[sim:refusal]]"
+    job = finished(stack, submit(stack, text)["id"])
     assert job["status"] == "needs_review" and job["error"]["type"] == "refusal"
     assert job["attempts"] == 1, "a refusal is not retried blindly"
     events = wait_until(lambda: verified_events(stack, job["id"]), what="the webhook")
     assert [e["type"] for e in events] == ["job.needs_review"]
+    log = stack.workers[-1].log()
+    assert f"input sha256={hashlib.sha256(text.encode()).hexdigest()}" in log
+    assert "ACME Supplies" not in log, "document text never reaches the logs"
+    metrics = stack.api.get("/metrics", headers={"Authorization": "Bearer metrics-token-for-tests"})
+    assert 'promptq_refusals_total{model="claude-sonnet-4-6",task="invoice_extraction"}' in metrics.text
+    assert stack.api.get("/metrics", headers=stack.headers()).status_code == 401
 
 
 def test_rate_limited_calls_are_retried_and_every_attempt_is_in_the_ledger(stack, sim):
