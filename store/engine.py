@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import SQLModel, create_engine
 
 from promptq.store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
-def make_engine(url: str, *, pool_size: int = 20) -> Engine:
-    """An engine tuned for many short transactions from many threads."""
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine tuned for many short transactions from many threads.
+
+    Connections per process stay at most 2 × `pool_size` (20): hundreds of worker
+    threads share them, each holding one only for a short transaction, and a fleet
+    of processes stays under PostgreSQL's default max_connections of 100.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=pool_size, max_overflow=pool_size, pool_timeout=30)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -50,8 +54,3 @@ def engine_for(url: str) -> Engine:
     create_tables(engine)
     return engine
 
-
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
-        yield session

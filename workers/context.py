@@ -30,8 +30,20 @@ def request_tokens(request: CallRequest) -> int:
     return int(chars / CHARS_PER_TOKEN) + OVERHEAD_TOKENS
 
 
-def fits(request: CallRequest, context_window: int) -> bool:
-    return request_tokens(request) + request.max_tokens <= context_window
+# Below this share of the window the estimate alone decides; above it, the provider's
+# own count is asked for where it offers one.
+COUNT_ABOVE_SHARE = 0.8
+
+
+def fits(request: CallRequest, context_window: int, input_tokens: int | None = None) -> bool:
+    """Whether input (estimated, or `input_tokens` when counted) plus the output budget fit."""
+    tokens = request_tokens(request) if input_tokens is None else input_tokens
+    return tokens + request.max_tokens <= context_window
+
+
+def worth_counting(request: CallRequest, context_window: int) -> bool:
+    """Near or over the window the estimate is too rough to decide on."""
+    return request_tokens(request) + request.max_tokens > COUNT_ABOVE_SHARE * context_window
 
 
 def chunk_budget_chars(task: Task, context_window: int, *, tightening: int = 0) -> int:

@@ -24,7 +24,7 @@ from promptq.store.batches import batch_public
 from promptq.store.models import Batch, Job, LedgerEntry, utcnow
 from promptq.store.public import JobPublic
 from promptq.store.status import JobStatus
-from promptq.workers.context import fits, merge_outputs, plan_shrink, request_tokens
+from promptq.workers.context import fits, merge_outputs, plan_shrink, request_tokens, worth_counting
 from promptq.workers.llm import pricing, structured
 from promptq.workers.llm.errors import FailureKind, ProviderFailure
 from promptq.workers.llm.types import CallRequest, CallResponse, StopKind, Turn, Usage
@@ -161,10 +161,10 @@ class JobRunner:
                               tool_name=task.tool_name, tool_description=task.description,
                               output=task.output, max_tokens=task.max_output_tokens,
                               stream=task.stream)
-        info = llm.catalog.info(model)
-        if not fits(request, info.context_window):
+        window = llm.catalog.info(model).context_window
+        if not fits(request, window, self._counted_tokens(request, window)):
             return ProviderFailure(FailureKind.CONTEXT_TOO_LONG,
-                                   f"input exceeds the {info.context_window}-token window of {model}"), None, None
+                                   f"input exceeds the {window}-token window of {model}"), None, None
         response: CallResponse | None = None
         output: dict[str, Any] | None = None
         failure: ProviderFailure | None = None
@@ -176,6 +176,16 @@ class JobRunner:
         state.attempts += 1
         self._record(claim, task, model, state.attempts, response, failure)
         return failure, response, output
+
+    def _counted_tokens(self, request: CallRequest, window: int) -> int | None:
+        """The provider's exact input count when the estimate is near the window, else None."""
+        if not worth_counting(request, window):
+            return None
+        try:
+            return self.rt.llm.count_tokens(request)
+        except ProviderFailure as exc:  # counting is an aid: the estimate still stands
+            log.info("token counting for %s failed (%s); using the estimate", request.model, exc.kind)
+            return None
 
     def _limited_call(self, request: CallRequest, job_id: str) -> CallResponse:
         """The provider call inside a reservation of the shared rate limiter.

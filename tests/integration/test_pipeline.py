@@ -249,12 +249,20 @@ def test_cancel_a_running_job_discards_its_late_result(stack, sim):
 
 def test_document_over_the_context_window_is_split_and_the_extractions_merged(stack, sim):
     line = "Line item: Widget, quantity 2, unit price 19.99, total 39.98.\n"
-    huge = INVOICE + "\n" + line * (700_000 // len(line))  # ≈ 230k estimated tokens > 200k
+    huge = INVOICE + "\n" + line * (900_000 // len(line))  # ≈ 225k tokens as counted > 200k
     job = finished(stack, submit(stack, huge)["id"])
     assert job["status"] == "succeeded", job
     assert [r.outcome for r in ledger(stack, job["id"])] == ["ok", "ok"], "one call per piece"
     Draft202012Validator(get_task("invoice_extraction").schema).validate(job["result"])
     assert job["input_truncated"] is False
+
+
+def test_document_near_the_window_is_counted_by_the_provider_and_sent_whole(stack, sim):
+    line = "Line item: Widget, quantity 2, unit price 19.99, total 39.98.\n"
+    big = INVOICE + "\n" + line * (650_000 // len(line))  # over the window by our estimate, under by count
+    job = finished(stack, submit(stack, big)["id"])
+    assert job["status"] == "succeeded" and job["input_truncated"] is False
+    assert [r.outcome for r in ledger(stack, job["id"])] == ["ok"], "one call: the count said it fits"
 
 
 def test_document_over_the_window_of_a_truncating_task_is_shortened_and_says_so(stack, sim):

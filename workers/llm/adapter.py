@@ -16,6 +16,11 @@ class Adapter(Protocol):
         With `req.stream`, `on_delta` receives the answer's pieces as they arrive."""
         ...
 
+    def count_tokens(self, req: CallRequest) -> int | None:
+        """The provider's own count of the request's input tokens, or None where the
+        provider offers no counting endpoint. Raises ProviderFailure."""
+        ...
+
 
 def provider_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The task schema minus meta keys that tool and response-format definitions do not take."""

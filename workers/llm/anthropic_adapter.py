@@ -34,18 +34,29 @@ class AnthropicAdapter:
             timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
         )
 
-    def call(self, req: CallRequest, on_delta: OnDelta | None = None) -> CallResponse:
-        kwargs: dict[str, Any] = {
+    @staticmethod
+    def _params(req: CallRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
             "model": req.model,
-            "max_tokens": req.max_tokens,
             "messages": [{"role": t.role, "content": t.text} for t in req.messages],
         }
         if req.system:
-            kwargs["system"] = req.system
+            params["system"] = req.system
         if req.output is OutputMode.TOOL:
-            kwargs["tools"] = [{"name": req.tool_name, "description": req.tool_description,
+            params["tools"] = [{"name": req.tool_name, "description": req.tool_description,
                                 "input_schema": provider_schema(req.schema)}]
-            kwargs["tool_choice"] = {"type": "tool", "name": req.tool_name}
+            params["tool_choice"] = {"type": "tool", "name": req.tool_name}
+        return params
+
+    def count_tokens(self, req: CallRequest) -> int | None:
+        """POST /v1/messages/count_tokens: free, and exact where our estimate is not."""
+        try:
+            return self._client.messages.count_tokens(**self._params(req)).input_tokens
+        except Exception as exc:
+            raise from_exception(exc) from None
+
+    def call(self, req: CallRequest, on_delta: OnDelta | None = None) -> CallResponse:
+        kwargs = {**self._params(req), "max_tokens": req.max_tokens}
         started = perf_counter()
         try:
             if req.stream:

@@ -59,10 +59,16 @@ class LLMClient:
     def is_configured(self, model: str) -> bool:
         return self.provider_of(model) in self._adapters
 
-    def call(self, req: CallRequest, on_delta: OnDelta | None = None) -> CallResponse:
-        provider = self.provider_of(req.model)
+    def _adapter(self, model: str) -> Adapter:
+        provider = self.provider_of(model)
         adapter = self._adapters.get(provider)
         if adapter is None:
-            raise ProviderFailure(FailureKind.NOT_CONFIGURED,
-                                  f"no credentials for {provider} (model {req.model})")
-        return adapter.call(req, on_delta)
+            raise ProviderFailure(FailureKind.NOT_CONFIGURED, f"no credentials for {provider} (model {model})")
+        return adapter
+
+    def call(self, req: CallRequest, on_delta: OnDelta | None = None) -> CallResponse:
+        return self._adapter(req.model).call(req, on_delta)
+
+    def count_tokens(self, req: CallRequest) -> int | None:
+        """The provider's count of the request's input tokens; None where it has no endpoint."""
+        return self._adapter(req.model).count_tokens(req)

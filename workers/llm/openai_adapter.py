@@ -44,6 +44,10 @@ class OpenAIAdapter:
             timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
         )
 
+    def count_tokens(self, req: CallRequest) -> int | None:
+        """Chat Completions has no counting endpoint: promptq's estimate stands."""
+        return None
+
     def call(self, req: CallRequest, on_delta: OnDelta | None = None) -> CallResponse:
         messages: list[dict[str, Any]] = []
         if req.system:
