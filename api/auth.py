@@ -43,6 +43,5 @@ def bootstrap(engine: Engine, settings: Settings) -> None:
         log.warning("PROMPTQ_API_KEYS is not set: development key for tenant 'dev' is %s", DEV_API_KEY)
 
 
-def tenant_for_key(session: Session, key: str) -> str | None:
-    row = session.exec(select(ApiKey.tenant_id).where(ApiKey.key_hash == hash_key(key))).first()
-    return row
+def tenant_for_hash(session: Session, key_hash: str) -> str | None:
+    return session.exec(select(ApiKey.tenant_id).where(ApiKey.key_hash == key_hash)).first()

@@ -15,6 +15,8 @@ from datetime import timedelta
 from time import monotonic
 from typing import Any
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from promptq import dispatch, events, metrics
@@ -33,6 +35,7 @@ from promptq.workers.ratelimit import CapacityWait
 from promptq.workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
+INFRASTRUCTURE_ERRORS = (DBAPIError, RedisError)
 MAX_SHRINKS = 4  # attempts to make one input fit before the job fails
 
 
@@ -80,7 +83,19 @@ class JobRunner:
             return Outcome(skipped=True)
         with self.rt.leases.hold(claim.token):
             self._event(job_id, "status", {"status": JobStatus.RUNNING})
-            return self._run(claim)
+            try:
+                return self._run(claim)
+            except INFRASTRUCTURE_ERRORS:
+                # The store or Redis is away: leave the job running; its lease lapses
+                # and the relay re-queues it once they are back.
+                raise
+            except Exception as exc:
+                # A defect must not leave the job running forever (or retried forever):
+                # fail it visibly. The message names the type only: it may quote input.
+                log.exception("job %s failed on an internal error", job_id)
+                state = _State(claim.job.model_index, 0, claim.job.attempts, "", None, False)
+                return self._finish(claim, state, JobStatus.FAILED,
+                                    error=("internal_error", f"{type(exc).__name__} while running the job"))
 
     # -- the attempt loop -------------------------------------------------
 

@@ -9,6 +9,7 @@ import requests
 from sqlmodel import Session
 
 from promptq.api.submission import insert_jobs, job_row
+from promptq.dispatch import publish_jobs
 from promptq.prompts.registry import get_task
 from promptq.store.status import Priority
 from support import wait_until
@@ -49,3 +50,18 @@ def test_worker_killed_mid_job_loses_nothing_and_each_job_ends_once(stack, sim):
     wait_until(lambda: all(stack.receiver.for_job(j) for j in ids), what="the webhooks")
     time.sleep(2)  # room for a duplicate to show up, if there were one
     assert [len(stack.receiver.for_job(j)) for j in ids] == [1] * len(ids)
+
+
+def test_a_job_that_cannot_run_fails_visibly_instead_of_looping(stack, sim):
+    # A job whose task left the catalog after it was queued (a deploy removed it).
+    row = job_row(tenant="acme", task=get_task("invoice_extraction"), text=TEXT,
+                  priority=Priority.INTERACTIVE, webhook_url=stack.receiver.url, metadata=None)
+    row["task"] = "retired_task"
+    with Session(stack.engine) as s:
+        insert_jobs(s, [row])
+        s.commit()
+    publish_jobs(stack.settings.redis_url, [(row["id"], "interactive")])
+    wait_until(lambda: status_of(stack, row["id"]) == "failed", what="the job to fail")
+    job = stack.api.get(f"/v1/jobs/{row['id']}", headers=stack.headers()).json()
+    assert job["error"] == {"type": "internal_error", "message": "UnknownTask while running the job"}
+    wait_until(lambda: stack.receiver.for_job(row["id"]), what="the job.failed webhook")
