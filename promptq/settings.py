@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     anthropic_base_url: str | None = Field(None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL"))
     openai_api_key: str | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
+    # A directory shaped like prompts/ (tasks.toml, v1/<task>.txt, v1/<task>.schema.json)
+    # whose tasks are added to, or replace, the built-in ones.
+    prompts_dir: str | None = None
     # Where the simulator listens when no provider key is set (host root, no /v1).
     sim_url: str = "http://127.0.0.1:8765"
 

@@ -14,9 +14,12 @@ from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+
+from promptq.settings import get_settings
 
 PLACEHOLDER = "{text}"
 
@@ -78,8 +81,19 @@ class Task:
         return _validator(self.name, self.version)
 
 
-def _root() -> Traversable:
+def _package_root() -> Traversable:
     return resources.files("promptq.prompts")
+
+
+@lru_cache
+def _roots() -> tuple[Traversable | Path, ...]:
+    """Where tasks are defined: the package, then PROMPTQ_PROMPTS_DIR (its tasks win).
+
+    The extra directory has the package's shape (tasks.toml, v1/…), so a deployment
+    adds or overrides tasks without touching the installed package.
+    """
+    extra = get_settings().prompts_dir
+    return (_package_root(), Path(extra)) if extra else (_package_root(),)
 
 
 def parse_prompt_file(raw: str, *, expected_version: str, where: str) -> PromptFile:
@@ -106,9 +120,10 @@ def parse_prompt_file(raw: str, *, expected_version: str, where: str) -> PromptF
     return PromptFile(header["version"], header["date"], header["changed"], template)
 
 
-def load_task(name: str, entry: dict[str, Any], version: str | None = None) -> Task:
+def load_task(name: str, entry: dict[str, Any], version: str | None = None,
+              root: Traversable | Path | None = None) -> Task:
     version = version or entry["version"]
-    folder = _root() / version
+    folder = (root or _package_root()) / version
     prompt_path = folder / f"{name}.txt"
     schema_path = folder / f"{name}.schema.json"
     if not prompt_path.is_file() or not schema_path.is_file():
@@ -133,8 +148,15 @@ def load_task(name: str, entry: dict[str, Any], version: str | None = None) -> T
 
 
 @lru_cache
-def _catalog_entries() -> dict[str, dict[str, Any]]:
-    return tomllib.loads((_root() / "tasks.toml").read_text(encoding="utf-8"))
+def _catalog_entries() -> dict[str, tuple[dict[str, Any], Traversable | Path]]:
+    """Task name → (its tasks.toml entry, the root that defines it)."""
+    entries: dict[str, tuple[dict[str, Any], Traversable | Path]] = {}
+    for root in _roots():
+        catalog = root / "tasks.toml"
+        if catalog.is_file():
+            for name, entry in tomllib.loads(catalog.read_text(encoding="utf-8")).items():
+                entries[name] = (entry, root)
+    return entries
 
 
 @lru_cache
@@ -142,7 +164,8 @@ def get_task(name: str, version: str | None = None) -> Task:
     entries = _catalog_entries()
     if name not in entries:
         raise UnknownTask(f"unknown task {name!r}; known: {', '.join(sorted(entries))}")
-    return load_task(name, entries[name], version)
+    entry, root = entries[name]
+    return load_task(name, entry, version, root)
 
 
 def all_tasks() -> list[Task]:
@@ -151,7 +174,9 @@ def all_tasks() -> list[Task]:
 
 def versions_of(name: str) -> list[str]:
     """Every prompt version on disk for a task, oldest first."""
-    found = [d.name for d in _root().iterdir()
+    entries = _catalog_entries()
+    root = entries[name][1] if name in entries else _package_root()
+    found = [d.name for d in root.iterdir()
              if d.is_dir() and d.name.startswith("v") and (d / f"{name}.txt").is_file()]
     return sorted(found, key=lambda v: int(v[1:]) if v[1:].isdigit() else 0)
 

@@ -36,6 +36,8 @@ os.environ.update({
     "PROMPTQ_JOB_LEASE_S": "6",
     "PROMPTQ_CALL_TIMEOUT_S": "5",
     "PROMPTQ_METRICS_TOKEN": "metrics-token-for-tests",
+    # A deployment's own task (JSON-only output) next to the built-in ones.
+    "PROMPTQ_PROMPTS_DIR": str(Path(__file__).parent / "fixtures" / "prompts"),
 })
 
 

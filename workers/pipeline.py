@@ -149,7 +149,10 @@ class JobRunner:
                 case Action.REPAIR:
                     assert response is not None
                     state.repairs += 1
-                    state.messages = (*state.messages, *structured.repair_turns(response, failure.message))
+                    rules = (structured.json_only_instructions(task.schema)
+                             if task.output is OutputMode.JSON else "")
+                    state.messages = (*state.messages,
+                                      *structured.repair_turns(response, failure.message, rules))
                 case Action.SHRINK:
                     if not self._shrink(task, model, state):
                         return self._finish(claim, state, JobStatus.FAILED,

@@ -280,3 +280,18 @@ def test_conversation_input_drops_its_oldest_messages_to_fit(stack, sim):
     assert r.status_code == 202, r.text
     job = finished(stack, r.json()["id"])
     assert job["status"] == "succeeded" and job["input_truncated"] is True
+
+
+def test_task_from_the_deployments_prompts_dir_uses_json_only_output(stack, sim):
+    tasks = [t["name"] for t in stack.api.get("/v1/tasks", headers=stack.headers()).json()["data"]]
+    assert "ticket_triage" in tasks and "invoice_extraction" in tasks
+    job = finished(stack, submit(stack, "My invoice is wrong, please fix it today!", task="ticket_triage")["id"])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["urgency"] in ("low", "normal", "high")
+    assert [r.outcome for r in ledger(stack, job["id"])] == ["ok"]
+
+
+def test_json_only_output_with_prose_or_broken_json_is_repaired(stack, sim):
+    job = finished(stack, submit(stack, "Refund please. [[sim:malformed_output:1]]", task="ticket_triage")["id"])
+    assert job["status"] == "succeeded", job
+    assert 1 <= job["attempts"] <= 2

@@ -20,7 +20,7 @@ def json_only_instructions(schema: dict[str, Any]) -> str:
     return (
         "\n\nReturn JSON only. No explanation, no markdown fences. "
         "Use null, not None, for missing values. The JSON must match this JSON Schema:\n"
-        + json.dumps(schema, separators=(",", ":"))
+        "```json\n" + json.dumps(schema, separators=(",", ":")) + "\n```"
     )
 
 
@@ -62,11 +62,15 @@ def extract(response: CallResponse, validator: Draft202012Validator) -> dict[str
     return value
 
 
-def repair_turns(response: CallResponse, problem: str) -> tuple[Turn, Turn]:
-    """The assistant's invalid answer and the user's correction, appended for the re-ask."""
+def repair_turns(response: CallResponse, problem: str, instructions: str = "") -> tuple[Turn, Turn]:
+    """The assistant's invalid answer and the user's correction, appended for the re-ask.
+
+    `instructions` restates the output rules (JSON-only mode: the schema), as the
+    seed article's corrective retry does; with tool use the tool definition stands.
+    """
     previous = json.dumps(response.tool_input) if response.tool_input is not None else response.text
     return (
         Turn("assistant", previous or "(empty)"),
         Turn("user", "That output does not match the required schema: "
-                     f"{problem}. Answer again with corrected output only."),
+                     f"{problem}. Answer again with corrected output only.{instructions}"),
     )
