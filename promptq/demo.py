@@ -9,57 +9,22 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from promptq.launch import Processes, free_port, redis_reachable
+from promptq.receiver import WebhookReceiver
 from promptq.samples import GENERATORS
 from promptq.settings import Settings
 
 console = Console(width=max(100, Console().width))
 TERMINAL = {"succeeded", "failed", "needs_review", "cancelled"}
-
-
-class Receiver:
-    """A local webhook endpoint that verifies every signature it receives."""
-
-    def __init__(self) -> None:
-        self.secret: str | None = None
-        self.verified: list[dict] = []
-        self.rejected = 0
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                try:
-                    event = Webhook(receiver.secret or "").verify(body, headers)
-                    with receiver._lock:
-                        receiver.verified.append(event)
-                    self.send_response(204)
-                except WebhookVerificationError:
-                    with receiver._lock:
-                        receiver.rejected += 1
-                    self.send_response(400)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def run_demo(documents: int = 24, keep_running: bool = False) -> int:
@@ -112,8 +77,8 @@ def run_demo(documents: int = 24, keep_running: bool = False) -> int:
 
 def _drive(api_url: str, api_key: str, documents: int, simulated: bool) -> int:
     headers = {"Authorization": f"Bearer {api_key}"}
-    receiver = Receiver()
-    receiver.secret = requests.get(f"{api_url}/v1/webhooks/secret", headers=headers, timeout=10).json()["secret"]
+    secret = requests.get(f"{api_url}/v1/webhooks/secret", headers=headers, timeout=10).json()["secret"]
+    receiver = WebhookReceiver(secret=secret)
 
     per_task = max(1, documents // 3)
     batches = {}
@@ -178,7 +143,7 @@ def _follow(api_url: str, headers: dict, batches: dict[str, str], singles: list[
     return jobs + single_jobs
 
 
-def _report(jobs: list[dict], receiver: Receiver, elapsed: float, expected_hooks: int) -> int:
+def _report(jobs: list[dict], receiver: WebhookReceiver, elapsed: float, expected_hooks: int) -> int:
     table = Table(title="Jobs (a sample)")
     for col in ("document", "status", "model", "tries", "tokens in/out", "USD"):
         table.add_column(col, no_wrap=True)
@@ -210,12 +175,13 @@ def _report(jobs: list[dict], receiver: Receiver, elapsed: float, expected_hooks
 
     statuses = Counter(j["status"] for j in jobs)
     retried = sum(j["attempts"] > 1 for j in jobs)
-    hooks = Counter(e["type"] for e in receiver.verified)
+    verified = [d.event() for d in receiver.deliveries if d.verified]
+    rejected = sum(d.verified is False for d in receiver.deliveries)
+    hooks = Counter(e["type"] for e in verified)
     console.print(f"{len(jobs)} jobs in {elapsed:.1f} s: " + ", ".join(f"{n} {s}" for s, n in statuses.items())
                   + f"; {retried} needed more than one attempt.")
-    console.print(f"Webhooks: {len(receiver.verified)} received with valid signatures "
-                  f"({dict(hooks)}), {receiver.rejected} rejected.")
-    ok = (all(j["status"] in TERMINAL for j in jobs) and receiver.rejected == 0
-          and len(receiver.verified) >= expected_hooks)
+    console.print(f"Webhooks: {len(verified)} received with valid signatures "
+                  f"({dict(hooks)}), {rejected} rejected.")
+    ok = all(j["status"] in TERMINAL for j in jobs) and rejected == 0 and len(verified) >= expected_hooks
     console.rule("[bold green]demo finished" if ok else "[bold red]demo incomplete")
     return 0 if ok else 1

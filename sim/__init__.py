@@ -7,7 +7,8 @@ Endpoints (base URL: the host root for Anthropic, ``…/v1`` for OpenAI):
 
 - ``POST /v1/messages``, ``POST /v1/messages/count_tokens`` (Anthropic wire format)
 - ``POST /v1/chat/completions`` (OpenAI wire format)
-- ``GET /_sim/stats``, ``POST /_sim/reset``, ``GET|POST /_sim/config``, ``POST /_sim/script``
+- ``GET /_sim/stats``, ``POST /_sim/reset``, ``GET|POST /_sim/config``, ``POST /_sim/script``,
+  ``GET /_sim/requests`` (a request log for benchmarks, off by default)
 
 Faults (see :mod:`promptq.sim.faults`) come from a script, a ``[[sim:FAULT:N]]``
 marker in the last user message, or random ``fault_rates``. Answers are

@@ -37,5 +37,6 @@ def create_app(config: SimConfig) -> Starlette:
         routes=[*anthropic_api.routes(state), *openai_api.routes(state), *control.routes(state)],
         exception_handlers={404: _unknown_route, 405: _unknown_route},
     )
+    app.add_middleware(control.RequestLogMiddleware, state=state)
     app.state.sim = state
     return app

@@ -25,6 +25,18 @@ def parse_fault_rates(spec: str) -> dict[str, float]:
     return rates
 
 
+def _flag(value: Any) -> bool:
+    """``True``/``False``, or a string such as ``"1"``, ``"true"``, ``"0"``, ``"off"``."""
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("", "0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{value!r} is not a boolean")
+    return bool(value)
+
+
 @dataclass
 class SimConfig:
     """Live settings of one simulator.
@@ -54,6 +66,8 @@ class SimConfig:
     """Seed of the random fault draw."""
     cache_min_tokens: int = 0
     """Shortest Anthropic prefix that can be cached, tokens (the real API: 1024 or more)."""
+    request_log: bool = False
+    """Keep a bounded log of provider requests (arrival and answer times) for ``GET /_sim/requests``."""
 
     def __post_init__(self) -> None:
         self.fault_rates = {check_fault_name(k): float(v) for k, v in dict(self.fault_rates).items()}
@@ -77,6 +91,7 @@ class SimConfig:
         self.context_window = int(self.context_window)
         self.seed = int(self.seed)
         self.cache_min_tokens = int(self.cache_min_tokens)
+        self.request_log = _flag(self.request_log)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SimConfig:
@@ -94,6 +109,7 @@ class SimConfig:
             "PROMPTQ_SIM_RETRY_AFTER_S": ("retry_after_s", float),
             "PROMPTQ_SIM_STALL_S": ("stall_s", float),
             "PROMPTQ_SIM_CONTEXT_WINDOW": ("context_window", int),
+            "PROMPTQ_SIM_REQUEST_LOG": ("request_log", _flag),
         }
         for var, (name, convert) in readers.items():
             raw = env.get(var, "").strip()

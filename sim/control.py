@@ -5,11 +5,16 @@
   script, marker counts, buckets and cache.
 - ``GET|POST /_sim/config``: read, or update with a partial JSON of :class:`SimConfig` fields.
 - ``POST /_sim/script`` ``{"faults": ["rate_limit", "ok", ...]}``: queue faults, one per request.
+- ``GET /_sim/requests``: the request log (:class:`~promptq.sim.state.RequestLog`): per provider
+  request ``received_at``/``responded_at`` (epoch seconds), ``key``, ``doc_id``; plus
+  ``in_flight`` and ``max_in_flight``. Recorded only while ``request_log`` is on
+  (``PROMPTQ_SIM_REQUEST_LOG=1`` or ``POST /_sim/config {"request_log": true}``).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -31,6 +36,47 @@ async def _read_object(request: Request) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("expected a JSON object")
     return value
+
+
+_LOGGED_PATHS = frozenset({"/v1/messages", "/v1/chat/completions"})
+
+
+class RequestLogMiddleware:
+    """ASGI middleware feeding :class:`~promptq.sim.state.RequestLog`; a pass-through when off."""
+
+    def __init__(self, app: Any, state: SimState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (scope["type"] != "http" or not self.state.config.request_log
+                or scope["path"] not in _LOGGED_PATHS or scope["method"] != "POST"):
+            await self.app(scope, receive, send)
+            return
+        log = self.state.requests
+        entry = log.opened(scope["path"])
+        body: list[bytes] = []
+        status: int | None = None
+        responded_at: float | None = None
+
+        async def receive_logged() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                body.append(message.get("body", b""))
+            return message
+
+        async def send_logged(message: Any) -> None:
+            nonlocal status, responded_at
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                responded_at = time.time()
+
+        try:
+            await self.app(scope, receive_logged, send_logged)
+        finally:
+            log.closed(entry, b"".join(body), status, responded_at)
 
 
 def routes(state: SimState) -> list[Route]:
@@ -61,8 +107,12 @@ def routes(state: SimState) -> list[Route]:
             return _json({"error": str(exc)}, 400)
         return _json({"queued": queued})
 
+    async def requests(request: Request) -> Response:
+        return _json({"enabled": state.config.request_log, **state.requests.snapshot()})
+
     return [
         Route("/_sim/stats", stats, methods=["GET"]),
+        Route("/_sim/requests", requests, methods=["GET"]),
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_sim/config", config, methods=["GET", "POST"]),
         Route("/_sim/script", script, methods=["POST"]),

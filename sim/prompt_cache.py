@@ -119,7 +119,7 @@ class PromptCache:
         now = self._clock()
         read = 0
         pending: list[tuple[bytes, float]] = []
-        for key, count in zip(keys, tokens):
+        for key, count in zip(keys, tokens, strict=True):
             if count < _OPENAI_MIN:
                 continue
             if self._alive(key, now):

@@ -5,6 +5,11 @@ Everything here is touched only from the server's event loop, so there are no lo
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +18,9 @@ from .faults import FaultInjector
 from .prompt_cache import PromptCache
 from .ratelimit import RateLimiter
 from .stats import Stats
+from .tokens import last_user_text
+
+_DOC_ID = re.compile(r"doc-id: ?([A-Za-z0-9_.:-]+)")
 
 
 @dataclass(slots=True)
@@ -26,6 +34,55 @@ class Verdict:
     """For a 429 from the real buckets: the dimension that ran out."""
 
 
+class RequestLog:
+    """A bounded log of provider requests, for benchmarks (``GET /_sim/requests``).
+
+    Each entry: ``received_at`` and ``responded_at`` (``time.time()``, seconds; the
+    answer's last byte handed to the server), ``path``, ``status``, ``key`` (sha256 hex
+    of the last user message text) and ``doc_id`` (from a ``doc-id: X`` in that text,
+    or None). Also counts requests in flight and the most seen at once since the
+    last reset. Off unless ``SimConfig.request_log``.
+    """
+
+    CAPACITY = 5000
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.entries: deque[dict[str, Any]] = deque(maxlen=capacity)
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def clear(self) -> None:
+        """Forget the entries; requests still in flight stay counted."""
+        self.entries.clear()
+        self.max_in_flight = self.in_flight
+
+    def opened(self, path: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {"path": path, "received_at": time.time(), "responded_at": None,
+                                 "status": None, "key": None, "doc_id": None}
+        self.entries.append(entry)
+        self.in_flight += 1
+        if self.in_flight > self.max_in_flight:
+            self.max_in_flight = self.in_flight
+        return entry
+
+    def closed(self, entry: dict[str, Any], body: bytes, status: int | None, responded_at: float | None) -> None:
+        """The request is over (answered, cut or abandoned); ``body`` is what it sent."""
+        self.in_flight -= 1
+        entry["responded_at"] = responded_at if responded_at is not None else time.time()
+        entry["status"] = status
+        try:
+            text = last_user_text(json.loads(body).get("messages"))
+        except (ValueError, AttributeError):
+            return
+        entry["key"] = hashlib.sha256(text.encode()).hexdigest()
+        found = _DOC_ID.search(text)
+        entry["doc_id"] = found.group(1) if found else None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"in_flight": self.in_flight, "max_in_flight": self.max_in_flight,
+                "requests": [dict(e) for e in self.entries]}
+
+
 class SimState:
     def __init__(self, config: SimConfig) -> None:
         self.initial_config = config
@@ -35,6 +92,7 @@ class SimState:
         self.limiter = RateLimiter()
         self.limiter.configure(config.rpm, config.input_tpm, config.output_tpm)
         self.cache = PromptCache()
+        self.requests = RequestLog()
 
     def reset(self) -> None:
         """Back to the state at startup: the startup config, zero counters, full buckets,
@@ -45,6 +103,7 @@ class SimState:
         self.faults.reset(self.config.seed)
         self.limiter.reset()
         self.cache.clear()
+        self.requests.clear()
 
     def update_config(self, changes: dict[str, Any]) -> SimConfig:
         """Apply a partial config (raises ``ValueError`` if invalid)."""

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from support import REDIS_URL, WebhookReceiver, WorkerProcess, free_port, postgres_database
+from promptq.launch import free_port
+from promptq.receiver import WebhookReceiver
+from support import REDIS_URL, WorkerProcess, postgres_database
 
 SIM_PORT = free_port()
 PREFIX = f"pqtest-{uuid.uuid4().hex[:8]}"
@@ -115,7 +117,7 @@ def stack(database_url: str, sim_url: str, tmp_path_factory: pytest.TempPathFact
     tmp = tmp_path_factory.mktemp("stack")
     env = {**os.environ, "PROMPTQ_DATABASE_URL": database_url}
     settings = Settings(database_url=database_url)
-    receiver = WebhookReceiver().start()
+    receiver = WebhookReceiver()
     with TestClient(create_app(settings)) as api:
         s = Stack(api=api, settings=settings, engine=engine_for(settings.database_url), env=env,
                   workers=[], receiver=receiver, tmp=tmp)

@@ -52,7 +52,7 @@ def verified_events(stack, job_id: str, tenant: str = "acme") -> list[dict[str, 
     """Every webhook received for a job, each signature checked with the standardwebhooks library."""
     secret = stack.api.get("/v1/webhooks/secret", headers=stack.headers(tenant)).json()["secret"]
     hook = Webhook(secret)
-    return [hook.verify(r.body, r.headers) for r in stack.receiver.for_job(job_id)]
+    return [hook.verify(r.body, r.headers) for r in stack.receiver.for_object(job_id)]
 
 
 def test_single_job_succeeds_with_schema_valid_result_cost_and_signed_webhook(stack, sim):
@@ -109,7 +109,7 @@ def test_batch_completes_with_counts_cost_and_one_batch_webhook(stack, sim):
     def batch_events() -> list[dict[str, Any]]:
         hook = Webhook(secret)
         out = []
-        for rec in list(stack.receiver.received):
+        for rec in list(stack.receiver.deliveries):
             event = hook.verify(rec.body, rec.headers)
             if event["data"].get("batch_id") == batch_id or event["data"].get("id") == batch_id:
                 out.append(event)
@@ -209,7 +209,7 @@ def test_bad_request_fails_fast_without_retry(stack, sim):
 def test_failing_receiver_gets_retries_with_the_same_webhook_id(stack, sim):
     stack.receiver.fail_first = 2
     job = finished(stack, submit(stack)["id"])
-    hits = wait_until(lambda: (h := stack.receiver.for_job(job["id"])) and len(h) >= 3 and h,
+    hits = wait_until(lambda: (h := stack.receiver.for_object(job["id"])) and len(h) >= 3 and h,
                       timeout_s=60, what="three delivery attempts")
     assert len({h.headers["webhook-id"] for h in hits}) == 1
     with Session(stack.engine) as s:

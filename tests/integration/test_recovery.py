@@ -47,9 +47,9 @@ def test_worker_killed_mid_job_loses_nothing_and_each_job_ends_once(stack, sim):
     wait_until(lambda: all(status_of(stack, j) == "succeeded" for j in ids), timeout_s=90,
                what="every job to finish on the replacement worker")
     # Exactly one terminal webhook per job, however many times it ran.
-    wait_until(lambda: all(stack.receiver.for_job(j) for j in ids), what="the webhooks")
+    wait_until(lambda: all(stack.receiver.for_object(j) for j in ids), what="the webhooks")
     time.sleep(2)  # room for a duplicate to show up, if there were one
-    assert [len(stack.receiver.for_job(j)) for j in ids] == [1] * len(ids)
+    assert [len(stack.receiver.for_object(j)) for j in ids] == [1] * len(ids)
 
 
 def test_a_job_that_cannot_run_fails_visibly_instead_of_looping(stack, sim):
@@ -64,4 +64,4 @@ def test_a_job_that_cannot_run_fails_visibly_instead_of_looping(stack, sim):
     wait_until(lambda: status_of(stack, row["id"]) == "failed", what="the job to fail")
     job = stack.api.get(f"/v1/jobs/{row['id']}", headers=stack.headers()).json()
     assert job["error"] == {"type": "internal_error", "message": "UnknownTask while running the job"}
-    wait_until(lambda: stack.receiver.for_job(row["id"]), what="the job.failed webhook")
+    wait_until(lambda: stack.receiver.for_object(row["id"]), what="the job.failed webhook")

@@ -144,7 +144,7 @@ class RateLimiter:
             return False
         reservation.closed = True
         actual = charges_for([c.spec for c in reservation._charges], input_tokens, output_tokens)
-        corrections = [Charge(r.spec, r.amount - a.amount) for r, a in zip(reservation._charges, actual)
+        corrections = [Charge(r.spec, r.amount - a.amount) for r, a in zip(reservation._charges, actual, strict=True)
                        if r.amount != a.amount]
         self._backend.give_back(reservation._key, corrections)
         return True

@@ -60,22 +60,6 @@ def backend_factory(request: pytest.FixtureRequest) -> Callable[[], Any]:
     return make
 
 
-def empty_table(policy: dict[str, float] | None = None) -> LimitTable:
-    """A table that configures nothing, with ``EXACT_POLICY`` unless told."""
-    return LimitTable.from_dict({"policy": EXACT_POLICY if policy is None else policy})
-
-
-@pytest.fixture
-def make_unconfigured(backend_factory: Callable[[], Any]) -> Callable[..., RateLimiter]:
-    """``make_unconfigured(policy, learned_refresh_s=...)``: a new limiter (a new
-    worker) on the shared store whose table configures nothing, as deployed by default."""
-
-    def make(policy: dict[str, float] | None = None, **options: float) -> RateLimiter:
-        return RateLimiter(backend_factory(), empty_table(policy), **options)
-
-    return make
-
-
 # Published numbers are enforced as they are, with 10 s of burst.
 EXACT_POLICY = {"target_fraction": 1.0, "burst_s": 10.0}
 
