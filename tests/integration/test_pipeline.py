@@ -186,6 +186,14 @@ def test_transient_faults_are_retried_to_success(stack, sim, task, fault, outcom
     assert [r.outcome for r in ledger(stack, job["id"])] == [outcome, "ok"]
 
 
+def test_primary_that_stays_overloaded_falls_back_to_the_next_model(stack, sim):
+    job = finished(stack, submit(stack, INVOICE + " [[sim:overloaded:2]]")["id"])
+    assert job["status"] == "succeeded", job
+    assert job["model"] == "gpt-4o", "the model that answered is on the job"
+    assert [(r.model, r.outcome) for r in ledger(stack, job["id"])] == [
+        ("claude-sonnet-4-6", "overloaded"), ("claude-sonnet-4-6", "overloaded"), ("gpt-4o", "ok")]
+
+
 def test_invalid_output_is_repaired_by_one_re_ask(stack, sim):
     job = finished(stack, submit(stack, INVOICE + " [[sim:malformed_output:1]]")["id"])
     assert job["status"] == "succeeded", job
