@@ -29,6 +29,14 @@ def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
 
 def check_url(url: str, allowed_hosts: Iterable[str], *, resolve: bool = True) -> str:
     """Return the URL's host if a webhook may target it; raise UnsafeWebhookURL otherwise."""
+    return checked_address(url, allowed_hosts, resolve=resolve)[0]
+
+
+def checked_address(url: str, allowed_hosts: Iterable[str], *, resolve: bool = True) -> tuple[str, str | None]:
+    """(host, address to connect to): every address the host resolves to is checked,
+    and the sender connects to the checked one, so a DNS answer that changes between
+    the check and the connection (rebinding) cannot reach a private address.
+    The address is None for an allowed host (connect as usual) or when not resolving."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise UnsafeWebhookURL("webhook_url must be an http or https URL")
@@ -39,7 +47,7 @@ def check_url(url: str, allowed_hosts: Iterable[str], *, resolve: bool = True) -
         raise UnsafeWebhookURL("webhook_url must not carry credentials")
     allowed = {h.lower() for h in allowed_hosts}
     if host.lower() in allowed:
-        return host
+        return host, None
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
@@ -47,7 +55,7 @@ def check_url(url: str, allowed_hosts: Iterable[str], *, resolve: bool = True) -
     if literal is not None:
         addresses = [literal]
     elif not resolve:
-        return host
+        return host, None
     else:
         try:
             infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
@@ -59,4 +67,4 @@ def check_url(url: str, allowed_hosts: Iterable[str], *, resolve: bool = True) -
             raise UnsafeWebhookURL(
                 f"webhook host {host!r} is a private, loopback, link-local or metadata address; "
                 "list it in PROMPTQ_WEBHOOK_ALLOWED_HOSTS to allow it")
-    return host
+    return host, str(addresses[0])
