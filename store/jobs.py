@@ -16,6 +16,9 @@ from promptq.store.models import Batch, Job, LedgerEntry, utcnow
 from promptq.store.status import TERMINAL, BatchStatus, JobStatus
 
 _OPEN = (JobStatus.QUEUED, JobStatus.RUNNING)
+# A message may arrive a little before its job's not_before (host clocks differ by
+# milliseconds); refusing it would leave the job to the relay's stale sweep.
+CLOCK_TOLERANCE = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ def claim(engine: Engine, job_id: str, lease_s: float) -> Claim | None:
         result = s.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.QUEUED,
-                   or_(Job.not_before.is_(None), Job.not_before <= now))
+                   or_(Job.not_before.is_(None), Job.not_before <= now + CLOCK_TOLERANCE))
             .values(status=JobStatus.RUNNING, claim_token=token,
                     lease_until=now + timedelta(seconds=lease_s),
                     started_at=func.coalesce(Job.started_at, now))
