@@ -11,7 +11,8 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from promptq.store.models import WebhookDelivery, new_id, utcnow
+from promptq.store.models import Job, WebhookDelivery, new_id, utcnow
+from promptq.store.public import JobPublic
 from promptq.store.status import DeliveryStatus
 
 
@@ -20,6 +21,14 @@ def event_body(event_type: str, data: dict[str, Any]) -> str:
     return json.dumps({"type": event_type,
                        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
                        "data": data}, separators=(",", ":"), default=str)
+
+
+def enqueue_job_event(session: Session, job: Job) -> list[str]:
+    """The `job.<status>` webhook of a job that just became terminal, if it has a URL."""
+    if not job.webhook_url:
+        return []
+    return enqueue(session, [(job.tenant_id, job.webhook_url, f"job.{job.status}",
+                              JobPublic.of(job).model_dump(mode="json"))])
 
 
 def enqueue(session: Session, events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> list[str]:

@@ -12,8 +12,9 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from promptq.store.models import Batch, Job, LedgerEntry, utcnow
-from promptq.store.status import TERMINAL, BatchStatus, JobStatus
+from promptq.store import deliveries
+from promptq.store.models import Job, LedgerEntry, utcnow
+from promptq.store.status import TERMINAL, JobStatus
 
 _OPEN = (JobStatus.QUEUED, JobStatus.RUNNING)
 # A message may arrive a little before its job's not_before (host clocks differ by
@@ -81,8 +82,14 @@ def record_attempt(engine: Engine, claim_: Claim, entry: LedgerEntry) -> None:
 
 def finish(engine: Engine, claim_: Claim, status: JobStatus, *, result: dict[str, Any] | None = None,
            error_type: str | None = None, error_message: str | None = None,
-           **fields: Any) -> bool:
-    """running → terminal, only for the holder of the claim. False: the claim was lost."""
+           **fields: Any) -> list[str] | None:
+    """running → terminal, only for the holder of the claim.
+
+    The job's webhook (`job.<status>`) is stored in the same transaction — an outbox:
+    a worker that dies right after the commit loses no webhook. Returns the ids of
+    the deliveries to publish; None when the claim was lost (cancelled meanwhile, or
+    the lease lapsed and another worker took the job).
+    """
     assert status in TERMINAL
     with Session(engine, expire_on_commit=False) as s:
         res = s.execute(
@@ -90,8 +97,14 @@ def finish(engine: Engine, claim_: Claim, status: JobStatus, *, result: dict[str
                               Job.claim_token == claim_.token)
             .values(status=status, result=result, error_type=error_type,
                     error_message=error_message, finished_at=utcnow(), lease_until=None, **fields))
+        if res.rowcount != 1:
+            s.rollback()
+            return None
+        job = s.get(Job, claim_.job.id, populate_existing=True)
+        assert job is not None
+        ids = deliveries.enqueue_job_event(s, job)
         s.commit()
-        return res.rowcount == 1
+        return ids
 
 
 def requeue(engine: Engine, claim_: Claim, *, not_before: datetime | None, dispatched: bool,
@@ -104,30 +117,6 @@ def requeue(engine: Engine, claim_: Claim, *, not_before: datetime | None, dispa
                               Job.claim_token == claim_.token)
             .values(status=JobStatus.QUEUED, not_before=not_before, claim_token=None,
                     lease_until=None, dispatched_at=utcnow() if dispatched else None, **fields))
-        s.commit()
-        return res.rowcount == 1
-
-
-def cancel_jobs(session: Session, *conditions: Any) -> int:
-    """Cancel the unfinished jobs matching `conditions`; a running call finishes but its
-    result is discarded (its claim no longer matches)."""
-    res = session.execute(
-        update(Job).where(Job.status.in_(_OPEN), *conditions)
-        .values(status=JobStatus.CANCELLED, finished_at=utcnow(), claim_token=None,
-                lease_until=None))
-    return res.rowcount
-
-
-def batch_is_done(engine: Engine, batch_id: str) -> bool:
-    """in_progress → completed once no job is open; True only for the caller that moved it."""
-    with Session(engine, expire_on_commit=False) as s:
-        open_job = s.execute(select(Job.id).where(Job.batch_id == batch_id,
-                                                  Job.status.in_(_OPEN)).limit(1)).first()
-        if open_job is not None:
-            return False
-        res = s.execute(update(Batch).where(Batch.id == batch_id,
-                                            Batch.status == BatchStatus.IN_PROGRESS)
-                        .values(status=BatchStatus.COMPLETED, finished_at=utcnow()))
         s.commit()
         return res.rowcount == 1
 

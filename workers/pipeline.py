@@ -17,14 +17,11 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
 
 from promptq import dispatch, events, metrics
 from promptq.prompts.registry import OutputMode, Task, get_task
-from promptq.store import deliveries, jobs
-from promptq.store.batches import batch_public
-from promptq.store.models import Batch, Job, LedgerEntry, utcnow
-from promptq.store.public import JobPublic
+from promptq.store import batches, jobs
+from promptq.store.models import LedgerEntry, utcnow
 from promptq.store.status import JobStatus
 from promptq.workers.context import fits, merge_outputs, plan_shrink, request_tokens, worth_counting
 from promptq.workers.llm import pricing, structured
@@ -316,41 +313,19 @@ class JobRunner:
     def _finish(self, claim: jobs.Claim, state: _State, status: JobStatus, *,
                 result: dict[str, Any] | None = None, error: tuple[str, str] | None = None,
                 **fields: Any) -> Outcome:
-        done = jobs.finish(self.rt.engine, claim, status, result=result,
-                           error_type=str(error[0]) if error else None,
-                           error_message=error[1][:1000] if error else None,
-                           input_truncated=state.truncated, model_index=state.model_index, **fields)
-        if not done:  # cancelled meanwhile, or the lease lapsed and another worker took over
+        delivery_ids = jobs.finish(self.rt.engine, claim, status, result=result,
+                                   error_type=str(error[0]) if error else None,
+                                   error_message=error[1][:1000] if error else None,
+                                   input_truncated=state.truncated, model_index=state.model_index, **fields)
+        if delivery_ids is None:  # cancelled meanwhile, or the lease lapsed and another worker took over
             return Outcome(skipped=True)
+        if claim.job.batch_id:
+            delivery_ids += batches.complete_if_done(self.rt.engine, claim.job.batch_id)
+        for delivery_id in delivery_ids:
+            dispatch.publish_delivery(self.rt.settings.redis_url, delivery_id)
         self._event(claim.job.id, "status", {"status": status})
         self._count("promptq_jobs_finished_total", task=claim.job.task, status=str(status))
-        self.after_terminal(claim.job.id)
         return Outcome(status=status)
-
-    def after_terminal(self, job_id: str) -> None:
-        """Webhooks for a job that just became terminal, and for its batch if it was the last."""
-        engine, settings = self.rt.engine, self.rt.settings
-        with Session(engine, expire_on_commit=False) as s:
-            job = s.get(Job, job_id)
-            assert job is not None
-            pending = []
-            if job.webhook_url:
-                pending.append((job.tenant_id, job.webhook_url, f"job.{job.status}",
-                                JobPublic.of(job).model_dump(mode="json")))
-            ids = deliveries.enqueue(s, pending)
-            s.commit()
-        batch_ids: list[str] = []
-        if job.batch_id and jobs.batch_is_done(engine, job.batch_id):
-            with Session(engine, expire_on_commit=False) as s:
-                batch = s.get(Batch, job.batch_id)
-                assert batch is not None
-                if batch.webhook_url:
-                    batch_ids = deliveries.enqueue(s, [(batch.tenant_id, batch.webhook_url,
-                                                        "batch.completed",
-                                                        batch_public(s, batch).model_dump(mode="json"))])
-                    s.commit()
-        for delivery_id in ids + batch_ids:
-            dispatch.publish_delivery(settings.redis_url, delivery_id)
 
     def _count(self, name: str, **labels: str) -> None:
         try:

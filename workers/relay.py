@@ -2,8 +2,9 @@
 
 Every worker process runs this loop; a Redis lock lets one of them work each tick.
 It re-publishes queued jobs whose message is stale or whose parked wait is over,
-re-queues running jobs whose worker stopped renewing their lease, and publishes
-webhook deliveries that are due.
+re-queues running jobs whose worker stopped renewing their lease, completes batches
+whose last jobs finished without completing them, and publishes webhook deliveries
+that are due.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import threading
 
 from promptq import dispatch, keys
-from promptq.store import deliveries, jobs
+from promptq.store import batches, deliveries, jobs
 from promptq.workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ def relay_once(rt: Runtime) -> tuple[int, int]:
     if due:
         dispatch.publish_jobs(settings.redis_url, due)
     due_deliveries = deliveries.due_for_relay(rt.engine, stale_s=settings.relay_stale_s)
+    for batch_id in batches.finished_batches(rt.engine):
+        due_deliveries += batches.complete_if_done(rt.engine, batch_id)
     for delivery_id in due_deliveries:
         dispatch.publish_delivery(settings.redis_url, delivery_id)
     return len(due), len(due_deliveries)

@@ -8,10 +8,10 @@ import pytest
 import requests
 from sqlmodel import Session
 
-from promptq.api.submission import insert_jobs, job_row
+from promptq.api.submission import batch_row, insert_jobs, job_row
 from promptq.dispatch import publish_jobs
 from promptq.prompts.registry import get_task
-from promptq.store.status import Priority
+from promptq.store.status import JobStatus, Priority
 from support import wait_until
 
 pytestmark = pytest.mark.integration
@@ -65,3 +65,24 @@ def test_a_job_that_cannot_run_fails_visibly_instead_of_looping(stack, sim):
     job = stack.api.get(f"/v1/jobs/{row['id']}", headers=stack.headers()).json()
     assert job["error"] == {"type": "internal_error", "message": "UnknownTask while running the job"}
     wait_until(lambda: stack.receiver.for_object(row["id"]), what="the job.failed webhook")
+
+
+def test_batch_whose_last_job_finished_without_completing_it_is_completed_by_the_relay(stack, sim):
+    # A worker died between its job's commit and the batch's (or two last jobs raced).
+    task = get_task("invoice_extraction")
+    batch = batch_row("acme", task, 1, stack.receiver.url, Priority.BATCH)
+    row = job_row(tenant="acme", task=task, text=TEXT, priority=Priority.BATCH,
+                  webhook_url=None, metadata=None, batch_id=batch.id)
+    row["status"] = JobStatus.SUCCEEDED
+    with Session(stack.engine, expire_on_commit=False) as s:
+        s.add(batch)
+        insert_jobs(s, [row])
+        s.commit()
+
+    def completed() -> bool:
+        b = stack.api.get(f"/v1/batches/{batch.id}", headers=stack.headers()).json()
+        return b["status"] == "completed"
+
+    wait_until(completed, timeout_s=30, what="the relay to complete the batch")
+    [delivery] = wait_until(lambda: stack.receiver.for_object(batch.id), what="batch.completed")
+    assert delivery.event()["type"] == "batch.completed"
