@@ -217,8 +217,8 @@ class JobRunner:
                 response = llm.call(request, deltas if request.stream else None)
                 deltas.flush()
             except ProviderFailure as exc:
-                if exc.kind is FailureKind.CONNECTION:
-                    reservation.release()  # never reached the provider
+                if exc.kind in (FailureKind.CONNECTION, FailureKind.NO_RESPONSE):
+                    reservation.release()  # (most likely) never reached the provider
                 elif exc.usage is not None:
                     reservation.settle(exc.usage.total_input_tokens, exc.usage.output_tokens)
                 if exc.kind is FailureKind.RATE_LIMITED:

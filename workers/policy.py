@@ -44,7 +44,7 @@ class Decision:
 
 TRANSIENT = frozenset({
     FailureKind.RATE_LIMITED, FailureKind.OVERLOADED, FailureKind.SERVER_ERROR,
-    FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.STREAM_CUT,
+    FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.NO_RESPONSE, FailureKind.STREAM_CUT,
     FailureKind.STREAM_TRUNCATED,
 })
 FATAL = frozenset({

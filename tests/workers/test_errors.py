@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import anthropic
+import httpx2
+import openai
 import pytest
 
 from promptq.workers.llm.errors import FailureKind as K
-from promptq.workers.llm.errors import classify_status, parse_retry_after
+from promptq.workers.llm.errors import classify_status, from_exception, parse_retry_after
 
 
 @pytest.mark.parametrize(("status", "error_type", "code", "message", "kind"), [
@@ -46,3 +49,29 @@ def test_retry_after_headers_parse_to_seconds(headers, seconds):
 def test_retry_after_http_date_counts_from_now():
     assert parse_retry_after({"retry-after": "Thu, 01 Jan 2037 00:01:00 GMT"},
                              now=2114380800.0) == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize(("cause", "kind"), [
+    (httpx2.ConnectError("refused"), K.CONNECTION),
+    (httpx2.RemoteProtocolError("Server disconnected without sending a response."), K.NO_RESPONSE),
+    (httpx2.RemoteProtocolError("peer closed connection without sending complete message body"),
+     K.STREAM_CUT),
+    (httpx2.ReadError("reset"), K.STREAM_CUT),
+])
+def test_transport_failures_are_told_apart_by_their_cause(cause, kind):
+    request = httpx2.Request("POST", "http://sim/v1/messages")
+    for sdk_error in (anthropic.APIConnectionError, openai.APIConnectionError):
+        try:
+            try:
+                raise cause
+            except Exception as inner:
+                raise sdk_error(request=request) from inner
+        except Exception as exc:
+            assert from_exception(exc).kind is kind
+
+
+def test_a_timeout_is_a_timeout_on_either_sdk():
+    request = httpx2.Request("POST", "http://sim/v1/messages")
+    assert from_exception(anthropic.APITimeoutError(request=request)).kind is K.TIMEOUT
+    assert from_exception(openai.APITimeoutError(request=request)).kind is K.TIMEOUT
+    assert from_exception(httpx2.ReadTimeout("slow")).kind is K.TIMEOUT

@@ -21,6 +21,7 @@ P = RetryPolicy(max_attempts=5, base_s=1.0, cap_s=60.0, max_repairs=1, overloads
     (K.STREAM_CUT, {}, Action.RETRY, 0.5),
     (K.STREAM_TRUNCATED, {}, Action.RETRY, 0.5),
     (K.CONNECTION, {}, Action.RETRY, 0.5),
+    (K.NO_RESPONSE, {}, Action.RETRY, 0.5),
     # the budget is spent: fail, visibly
     (K.RATE_LIMITED, {"attempts_made": 5}, Action.FAIL, 0.0),
     # fatal answers fail fast

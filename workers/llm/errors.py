@@ -28,6 +28,8 @@ class FailureKind(StrEnum):
     SERVER_ERROR = "server_error"          # other 5xx, 408, 409
     TIMEOUT = "timeout"                    # our deadline fired
     CONNECTION = "connection"              # never reached the provider (refused, DNS)
+    NO_RESPONSE = "no_response"            # the connection closed before any answer (a stale
+                                           # keep-alive socket): likely never received
     STREAM_CUT = "stream_cut"              # transport failed mid-response
     STREAM_TRUNCATED = "stream_truncated"  # a stream that ended without a stop reason
     BAD_REQUEST = "bad_request"            # 400, 422
@@ -159,6 +161,8 @@ def from_exception(exc: BaseException) -> ProviderFailure:
         cause = exc.__cause__
         if isinstance(cause, httpx2.ConnectError):
             return ProviderFailure(FailureKind.CONNECTION, f"cannot connect: {cause}")
+        if isinstance(cause, httpx2.RemoteProtocolError) and "without sending a response" in str(cause):
+            return ProviderFailure(FailureKind.NO_RESPONSE, "the server closed the connection before answering")
         return ProviderFailure(FailureKind.STREAM_CUT, f"connection failed mid-call: {cause or exc}")
     if isinstance(exc, httpx2.ConnectError):
         return ProviderFailure(FailureKind.CONNECTION, f"cannot connect: {exc}")
