@@ -16,10 +16,9 @@ STREAM_MAXLEN = 200
 STREAM_TTL_S = 24 * 3600
 
 
-def publish(client: redis.Redis, prefix: str, job_id: str, event: str, data: dict[str, Any]) -> None:
+def publish(pipe: redis.client.Pipeline, prefix: str, job_id: str, event: str, data: dict[str, Any]) -> None:
+    """Queue the event on `pipe`; the caller executes it (with whatever else it sends)."""
     key = keys.job_events(prefix, job_id)
-    pipe = client.pipeline(transaction=False)
     pipe.xadd(key, {"event": event, "data": json.dumps(data, default=str)},
               maxlen=STREAM_MAXLEN, approximate=True)
     pipe.expire(key, STREAM_TTL_S)
-    pipe.execute()

@@ -27,7 +27,7 @@ def field(name: str, labels: Mapping[str, str]) -> str:
     return f"{name}{{{inner}}}"
 
 
-def incr(client: redis.Redis, prefix: str, name: str, **labels: str) -> None:
+def incr(client: redis.Redis | redis.client.Pipeline, prefix: str, name: str, **labels: str) -> None:
     client.hincrby(keys.metrics(prefix), field(name, labels), 1)
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from promptq.store.models import Job, WebhookDelivery, new_id, utcnow
@@ -23,7 +23,7 @@ def event_body(event_type: str, data: dict[str, Any]) -> str:
                        "data": data}, separators=(",", ":"), default=str)
 
 
-def enqueue_job_event(session: Session, job: Job) -> list[str]:
+def enqueue_job_event(session: Session | Connection, job: Job) -> list[str]:
     """The `job.<status>` webhook of a job that just became terminal, if it has a URL."""
     if not job.webhook_url:
         return []
@@ -31,7 +31,7 @@ def enqueue_job_event(session: Session, job: Job) -> list[str]:
                               JobPublic.of(job).model_dump(mode="json"))])
 
 
-def enqueue(session: Session, events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> list[str]:
+def enqueue(session: Session | Connection, events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> list[str]:
     """Store (tenant, url, type, data) events in the caller's transaction; returns their
     ids, each the webhook-id of every attempt of that delivery."""
     now = utcnow()
@@ -40,7 +40,7 @@ def enqueue(session: Session, events: Iterable[tuple[str, str, str, dict[str, An
              "attempts": 0, "dispatched_at": now, "created_at": now}
             for tenant, url, event_type, data in events]
     if rows:
-        session.execute(insert(WebhookDelivery), rows)
+        session.execute(insert(WebhookDelivery.__table__), rows)
     return [r["id"] for r in rows]
 
 

@@ -107,24 +107,26 @@ class JobRunner:
                     "no_model_available", "every model of the task's chain failed or is not configured"))
             model = task.models[state.model_index]
             try:
-                failure, response, output = self._try_model(claim, task, model, state)
+                attempt = self._try_model(claim, task, model, state)
             except CapacityWait as wait:
                 # Not a failure: nothing was sent, so no attempt is spent. Spread the
                 # waiters out so they do not all come back in the same instant.
                 spread = random.uniform(0, self.rt.settings.capacity_wait_s)
                 return self._reschedule(claim, state, wait.wait_s + spread, reason=f"capacity:{wait.reason}")
+            failure, response, entry = attempt.failure, attempt.response, attempt.entry
             if failure is None:
-                assert output is not None
-                state.partials.append(output)
+                assert attempt.output is not None and entry is not None
+                state.partials.append(attempt.output)
                 if len(state.partials) < len(state.chunks):
+                    jobs.record_attempt(self.rt.engine, claim, entry)
                     state.messages, state.repairs = (), 0  # on to the next piece
                     continue
-                result = merge_outputs(state.partials) if len(state.partials) > 1 else output
+                result = merge_outputs(state.partials) if len(state.partials) > 1 else attempt.output
                 problems = structured.validation_errors(task.validator(), result)
                 if problems:
-                    return self._finish(claim, state, JobStatus.NEEDS_REVIEW, model=model, error=(
+                    return self._finish(claim, state, JobStatus.NEEDS_REVIEW, model=model, entry=entry, error=(
                         FailureKind.INVALID_OUTPUT, "merged extraction is invalid: " + "; ".join(problems[:5])))
-                return self._finish(claim, state, JobStatus.SUCCEEDED, result=result, model=model,
+                return self._finish(claim, state, JobStatus.SUCCEEDED, result=result, model=model, entry=entry,
                                     cache_hit=bool(response and response.usage.cache_read_input_tokens))
             decision = decide(
                 failure.kind, attempts_made=state.attempts, retry_after_s=failure.retry_after_s,
@@ -134,10 +136,12 @@ class JobRunner:
             state.overloads = state.overloads + 1 if failure.kind is FailureKind.OVERLOADED else 0
             log.info("job %s %s on %s: %s (%s)", job.id, failure.kind, model, decision.action,
                      decision.reason)
+            if entry is not None and decision.action in (Action.FALLBACK, Action.REPAIR, Action.SHRINK):
+                jobs.record_attempt(self.rt.engine, claim, entry)  # the job goes on in this run
             match decision.action:
                 case Action.RETRY:
                     return self._reschedule(claim, state, decision.wait_s, reason=str(failure.kind),
-                                            failure=failure)
+                                            failure=failure, entry=entry)
                 case Action.FALLBACK:
                     self._count("promptq_fallbacks_total", task=task.name, model=model)
                     state.model_index += 1
@@ -155,18 +159,18 @@ class JobRunner:
                         return self._finish(claim, state, JobStatus.FAILED,
                                             error=(FailureKind.CONTEXT_TOO_LONG, failure.message))
                 case Action.REVIEW:
-                    return self._finish(claim, state, JobStatus.NEEDS_REVIEW,
+                    return self._finish(claim, state, JobStatus.NEEDS_REVIEW, entry=entry,
                                         error=(failure.kind, failure.message), model=model)
                 case Action.FAIL:
-                    return self._finish(claim, state, JobStatus.FAILED,
+                    return self._finish(claim, state, JobStatus.FAILED, entry=entry,
                                         error=(failure.kind, failure.message), model=model)
 
-    def _try_model(self, claim: jobs.Claim, task: Task, model: str, state: _State,
-                   ) -> tuple[ProviderFailure | None, CallResponse | None, dict[str, Any] | None]:
-        """One provider call (or none, when it cannot be made), recorded in the ledger."""
+    def _try_model(self, claim: jobs.Claim, task: Task, model: str, state: _State) -> _Attempt:
+        """One provider call (or none, when it cannot be made) and its ledger row, which
+        the caller stores together with the job's next state."""
         llm = self.rt.llm
         if not llm.is_configured(model):
-            return ProviderFailure(FailureKind.NOT_CONFIGURED, f"no credentials for {model}"), None, None
+            return _Attempt(ProviderFailure(FailureKind.NOT_CONFIGURED, f"no credentials for {model}"))
         if not state.messages:
             prompt = task.prompt.render(state.current_piece)
             if task.output is OutputMode.JSON:
@@ -178,8 +182,8 @@ class JobRunner:
                               stream=task.stream)
         window = llm.catalog.info(model).context_window
         if not fits(request, window, self._counted_tokens(request, window)):
-            return ProviderFailure(FailureKind.CONTEXT_TOO_LONG,
-                                   f"input exceeds the {window}-token window of {model}"), None, None
+            return _Attempt(ProviderFailure(FailureKind.CONTEXT_TOO_LONG,
+                                            f"input exceeds the {window}-token window of {model}"))
         response: CallResponse | None = None
         output: dict[str, Any] | None = None
         failure: ProviderFailure | None = None
@@ -189,8 +193,8 @@ class JobRunner:
         except ProviderFailure as exc:
             failure = exc
         state.attempts += 1
-        self._record(claim, task, model, state.attempts, response, failure)
-        return failure, response, output
+        entry = self._ledger_entry(claim, task, model, state.attempts, response, failure)
+        return _Attempt(failure, response, output, entry)
 
     def _counted_tokens(self, request: CallRequest, window: int) -> int | None:
         """The provider's exact input count when the estimate is near the window, else None."""
@@ -264,8 +268,8 @@ class JobRunner:
 
     # -- recording --------------------------------------------------------
 
-    def _record(self, claim: jobs.Claim, task: Task, model: str, attempt: int,
-                response: CallResponse | None, failure: ProviderFailure | None) -> None:
+    def _ledger_entry(self, claim: jobs.Claim, task: Task, model: str, attempt: int,
+                      response: CallResponse | None, failure: ProviderFailure | None) -> LedgerEntry:
         usage = (response.usage if response else None) or (failure.usage if failure else None) or Usage()
         job = claim.job
         entry = LedgerEntry(
@@ -279,41 +283,41 @@ class JobRunner:
             outcome="ok" if failure is None else str(failure.kind),
             request_id=(response.request_id if response else None) or (failure.request_id if failure else None),
         )
-        jobs.record_attempt(self.rt.engine, claim, entry)
-        self._count("promptq_provider_calls_total", provider=entry.provider, model=model,
-                    outcome=entry.outcome)
+        counters = [("promptq_provider_calls_total",
+                     {"provider": entry.provider, "model": model, "outcome": entry.outcome})]
         if failure is not None and failure.kind is FailureKind.REFUSAL:
             # The input is logged only as a hash: documents never reach the logs.
             digest = hashlib.sha256(job.input_text.encode()).hexdigest()
             log.warning("job %s refused by %s (task %s): input sha256=%s", job.id, model, task.name, digest)
-            self._count("promptq_refusals_total", task=task.name, model=model)
+            counters.append(("promptq_refusals_total", {"task": task.name, "model": model}))
+        self._count_many(counters)
+        return entry
 
     # -- transitions ------------------------------------------------------
 
     def _reschedule(self, claim: jobs.Claim, state: _State, wait_s: float, *, reason: str,
-                    failure: ProviderFailure | None = None) -> Outcome:
+                    failure: ProviderFailure | None = None, entry: LedgerEntry | None = None) -> Outcome:
         settings = self.rt.settings
         in_message = wait_s <= settings.max_countdown_s
         moved = jobs.requeue(self.rt.engine, claim, not_before=utcnow() + timedelta(seconds=wait_s),
-                             dispatched=in_message, model_index=state.model_index,
+                             dispatched=in_message, entry=entry, model_index=state.model_index,
                              consecutive_overloads=state.overloads,
                              input_truncated=state.truncated,
                              error_type=str(failure.kind) if failure else None,
                              error_message=failure.message if failure else None)
         if not moved:
             return Outcome(skipped=True)
-        self._count("promptq_retries_total", reason=reason.split(":")[0])
         if in_message:
             dispatch.publish_jobs(settings.redis_url, [(claim.job.id, str(claim.job.priority))],
                                   countdown=wait_s)
-        self._event(claim.job.id, "status", {"status": JobStatus.QUEUED, "retry_in_s": round(wait_s, 3),
-                                              "reason": reason})
+        self._signal(claim.job.id, {"status": JobStatus.QUEUED, "retry_in_s": round(wait_s, 3), "reason": reason},
+                     ("promptq_retries_total", {"reason": reason.split(":")[0]}))
         return Outcome(retry_in_s=wait_s)
 
     def _finish(self, claim: jobs.Claim, state: _State, status: JobStatus, *,
                 result: dict[str, Any] | None = None, error: tuple[str, str] | None = None,
-                **fields: Any) -> Outcome:
-        delivery_ids = jobs.finish(self.rt.engine, claim, status, result=result,
+                entry: LedgerEntry | None = None, **fields: Any) -> Outcome:
+        delivery_ids = jobs.finish(self.rt.engine, claim, status, result=result, entry=entry,
                                    error_type=str(error[0]) if error else None,
                                    error_message=error[1][:1000] if error else None,
                                    input_truncated=state.truncated, model_index=state.model_index, **fields)
@@ -323,21 +327,50 @@ class JobRunner:
             delivery_ids += batches.complete_if_done(self.rt.engine, claim.job.batch_id)
         for delivery_id in delivery_ids:
             dispatch.publish_delivery(self.rt.settings.redis_url, delivery_id)
-        self._event(claim.job.id, "status", {"status": status})
-        self._count("promptq_jobs_finished_total", task=claim.job.task, status=str(status))
+        self._signal(claim.job.id, {"status": status},
+                     ("promptq_jobs_finished_total", {"task": claim.job.task, "status": str(status)}))
         return Outcome(status=status)
 
     def _count(self, name: str, **labels: str) -> None:
-        try:
-            metrics.incr(self.rt.redis, self.rt.settings.redis_prefix, name, **labels)
-        except Exception:  # counting is best effort, like events
-            log.warning("could not count %s", name, exc_info=True)
+        self._count_many([(name, labels)])
+
+    def _count_many(self, counters: list[tuple[str, dict[str, str]]]) -> None:
+        self._redis_best_effort(lambda pipe: [metrics.incr(pipe, self.rt.settings.redis_prefix, n, **lb)
+                                              for n, lb in counters])
 
     def _event(self, job_id: str, event: str, data: dict[str, Any]) -> None:
+        self._redis_best_effort(lambda pipe: events.publish(pipe, self.rt.settings.redis_prefix,
+                                                            job_id, event, data))
+
+    def _signal(self, job_id: str, status: dict[str, Any], counter: tuple[str, dict[str, str]]) -> None:
+        """A status event and a counter in one Redis round trip."""
+        prefix = self.rt.settings.redis_prefix
+
+        def write(pipe: Any) -> None:
+            events.publish(pipe, prefix, job_id, "status", status)
+            metrics.incr(pipe, prefix, counter[0], **counter[1])
+
+        self._redis_best_effort(write)
+
+    def _redis_best_effort(self, write: Callable[[Any], Any]) -> None:
+        # Live events and counters are best effort; the store holds the truth.
         try:
-            events.publish(self.rt.redis, self.rt.settings.redis_prefix, job_id, event, data)
-        except Exception:  # live events are best effort; the store holds the truth
-            log.warning("could not publish %s event of job %s", event, job_id, exc_info=True)
+            pipe = self.rt.redis.pipeline(transaction=False)
+            write(pipe)
+            pipe.execute()
+        except RedisError:
+            log.warning("could not publish events or counters", exc_info=True)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What one try of a model gave: a failure or an output, and the call's ledger row
+    (None when no call was made)."""
+
+    failure: ProviderFailure | None
+    response: CallResponse | None = None
+    output: dict[str, Any] | None = None
+    entry: LedgerEntry | None = None
 
 
 class _DeltaEvents:

@@ -191,6 +191,8 @@ class RateLimiter:
         ``date`` header (default: this host's clock). Returns what was parsed.
         """
         observations = parse_rate_limit_headers(headers, now or dt.datetime.now(dt.UTC))
+        if not observations:  # nothing advertised: no round trip to the backend
+            return observations
         key, configured = self._configured_for(provider, model)
         advertised = _advertised_limits(observations)
         if advertised:
