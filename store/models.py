@@ -158,6 +158,8 @@ class WebhookDelivery(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime | None = None
     dispatched_at: datetime | None = None
+    # Held by the worker making an attempt: a duplicate message finds it taken.
+    lease_until: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     delivered_at: datetime | None = None
 
