@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     max_document_chars: int = 2_000_000
 
     webhook_timeout_s: float = 10.0
+    # The first attempt of a webhook is made by the worker that finished the job, right
+    # after its commit, with this deadline (seconds); retries ride the webhooks queue.
+    # 0: every attempt goes through the queue.
+    webhook_inline_timeout_s: float = 2.0
     # Largest dashboard/ledger page etc.
     page_limit_max: int = 1000
 

@@ -34,7 +34,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+    # No pre-ping (a round trip per checkout): a connection the server dropped fails
+    # its statement once, the job's lease lapses and it runs again; pool_recycle keeps
+    # connections younger than common idle timeouts.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
                          pool_timeout=30)
 
 

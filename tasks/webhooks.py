@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from promptq.dispatch import DELIVER_WEBHOOK, publish_delivery
-from promptq.store.deliveries import mark_dispatched
+from promptq.dispatch import DELIVER_WEBHOOK
 from promptq.workers.celery_app import app
 from promptq.workers.runtime import get_runtime
-from promptq.workers.webhooks.delivery import attempt
+from promptq.workers.webhooks.delivery import attempt, schedule_retry
 
 
 @app.task(name=DELIVER_WEBHOOK, ignore_result=True)
@@ -14,7 +13,5 @@ def deliver_webhook(delivery_id: str) -> str:
     rt = get_runtime()
     outcome = attempt(rt.engine, delivery_id, allowed_hosts=rt.settings.webhook_allowed_hosts,
                       timeout_s=rt.settings.webhook_timeout_s, session=rt.http)
-    if outcome.retry_in_s is not None and outcome.retry_in_s <= rt.settings.max_countdown_s:
-        mark_dispatched(rt.engine, delivery_id)
-        publish_delivery(rt.settings.redis_url, delivery_id, countdown=outcome.retry_in_s)
+    schedule_retry(rt, delivery_id, outcome)
     return "delivered" if outcome.delivered else f"retry in {outcome.retry_in_s}"

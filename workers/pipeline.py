@@ -30,6 +30,7 @@ from promptq.workers.llm.types import CallRequest, CallResponse, StopKind, Turn,
 from promptq.workers.policy import Action, decide
 from promptq.workers.ratelimit import CapacityWait
 from promptq.workers.runtime import Runtime
+from promptq.workers.webhooks.delivery import deliver_now_or_queue
 
 log = logging.getLogger(__name__)
 INFRASTRUCTURE_ERRORS = (DBAPIError, RedisError)
@@ -325,10 +326,10 @@ class JobRunner:
             return Outcome(skipped=True)
         if claim.job.batch_id:
             delivery_ids += batches.complete_if_done(self.rt.engine, claim.job.batch_id)
-        for delivery_id in delivery_ids:
-            dispatch.publish_delivery(self.rt.settings.redis_url, delivery_id)
         self._signal(claim.job.id, {"status": status},
                      ("promptq_jobs_finished_total", {"task": claim.job.task, "status": str(status)}))
+        for delivery_id in delivery_ids:
+            deliver_now_or_queue(self.rt, delivery_id)
         return Outcome(status=status)
 
     def _count(self, name: str, **labels: str) -> None:

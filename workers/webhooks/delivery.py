@@ -12,8 +12,11 @@ import requests
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Engine
 
+from promptq.dispatch import publish_delivery
+from promptq.store.deliveries import mark_dispatched
 from promptq.store.models import Tenant, WebhookAttempt, WebhookDelivery, utcnow
 from promptq.store.status import DeliveryStatus
+from promptq.workers.runtime import Runtime
 from promptq.workers.webhooks import schedule
 from promptq.workers.webhooks.sender import post
 
@@ -78,3 +81,22 @@ def attempt(engine: Engine, delivery_id: str, *, allowed_hosts: list[str], timeo
                                              latency_ms=result.latency_ms))
         conn.execute(update(DELIVERIES).where(DELIVERIES.c.id == delivery_id).values(**values))
     return AttemptOutcome(result.delivered, wait)
+
+
+def schedule_retry(rt: Runtime, delivery_id: str, outcome: AttemptOutcome) -> None:
+    """A short wait rides a countdown message; a long one stays parked for the relay."""
+    if outcome.retry_in_s is not None and outcome.retry_in_s <= rt.settings.max_countdown_s:
+        mark_dispatched(rt.engine, delivery_id)
+        publish_delivery(rt.settings.redis_url, delivery_id, countdown=outcome.retry_in_s)
+
+
+def deliver_now_or_queue(rt: Runtime, delivery_id: str) -> None:
+    """The first attempt, inline with a short deadline (one broker message fewer per job);
+    the webhooks queue takes it when inline delivery is off, and carries the retries."""
+    settings = rt.settings
+    if settings.webhook_inline_timeout_s <= 0:
+        publish_delivery(settings.redis_url, delivery_id)
+        return
+    outcome = attempt(rt.engine, delivery_id, allowed_hosts=settings.webhook_allowed_hosts,
+                      timeout_s=settings.webhook_inline_timeout_s, session=rt.http)
+    schedule_retry(rt, delivery_id, outcome)

@@ -1,0 +1,177 @@
+"""Throughput and CPU per job: promptq against a bare Celery app making the same call.
+
+Both run 2 worker processes, thread pool, 200 threads each, on the same Redis and the
+same simulator (task `job_posting_extraction`: claude-haiku-4-5, no streaming, forced
+tool use). promptq: one `POST /v1/batches` → `promptq worker` → simulator → PostgreSQL
+→ signed webhook to a local receiver. Baseline: `bench/baseline_app.py`, tasks published
+straight to its queue.
+
+- jobs/s: documents / (last job terminal − first submit), seconds on one clock; promptq's
+  end is the largest `finished_at` in the store, the baseline's its last task's end.
+- CPU per job: user + system CPU seconds of the process trees (promptq: API + workers;
+  baseline: workers) over the run, until every webhook was received, per job, in ms.
+  Also, without a target, the same including the simulator, redis-server and PostgreSQL
+  (machine-wide processes: approximate, and only meaningful on a quiet machine).
+- At 0 s latency the same runs give the orchestration overhead at saturation, per job:
+  claim → provider (`started_at` → the simulator's `received_at`) and provider → terminal
+  (`responded_at` → `finished_at`), in ms; the baseline's from its task's own start/end.
+
+Runs alternate promptq/baseline (and which goes first) so drift in machine load hits both.
+Full: 1,500 jobs at 0 s and 2,000 at 1 s, 3 runs each (at ~35 jobs/s a promptq run lasts
+40–60 s: steady state; the baseline's 5–11 s); quick: 300 and 400, one run. A missed
+target gets one more promptq run, under py-spy, for its note.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench import harness as h
+from bench import pyspy
+from bench.report import Row
+
+TARGET_RATIO = 0.80
+CPU_RATIO = 1.5
+
+
+def _promptq_run(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, tag: str,
+                 latency: float) -> dict[str, Any]:
+    sim.reset(ttft_s=latency, tokens_per_s=0)
+    hooks.clear()
+    docs = [h.document(i, tag) for i in range(n)]
+    cpu0 = h.cpu_seconds(pq.pids())
+    services = [*sim.pids(), *h.service_pids()]
+    svc0 = h.cpu_seconds(services)
+    t0 = time.time()
+    with h.MachineBusy() as machine:
+        batch = pq.submit_batch(docs, hooks.url)
+        running = pq.wait_batch(batch, n, timeout_s=60 + n / 5)
+    jobs = pq.jobs(batch)
+    end = max(h.epoch(finished) for *_, finished in jobs)
+    h.wait_until(lambda: hooks.count() >= n + 1, 120, "webhooks")  # + batch.completed
+    cpu = h.cpu_seconds(pq.pids()) - cpu0
+    svc = h.cpu_seconds(services) - svc0
+    out = {"jobs_per_s": n / (end - t0), "cpu_ms": cpu / n * 1000, "all_cpu_ms": (cpu + svc) / n * 1000,
+           "busy": machine.busy, "running": h.median(running) if running else 0,
+           "not_succeeded": sum(status != "succeeded" for _, status, *_ in jobs),
+           "webhooks": hooks.count(), "webhooks_invalid": hooks.invalid_signatures(pq.webhook_secret())}
+    if latency == 0:
+        calls = sim.by_doc()
+        pairs = [(calls[d], s, f) for d, _, s, f in jobs if d in calls]
+        out["in_ms"] = [(c["received_at"] - h.epoch(s)) * 1000 for c, s, _ in pairs]
+        out["out_ms"] = [(h.epoch(f) - c["responded_at"]) * 1000 for c, _, f in pairs]
+    return out
+
+
+def _baseline_run(base: h.Baseline, sim: h.Sim, n: int, tag: str, latency: float) -> dict[str, Any]:
+    sim.reset(ttft_s=latency, tokens_per_s=0)
+    base.clear()
+    docs = [h.document(i, tag) for i in range(n)]
+    cpu0 = h.cpu_seconds(base.pids())
+    services = [*sim.pids(), *h.service_pids()]
+    svc0 = h.cpu_seconds(services)
+    t0 = time.time()
+    with h.MachineBusy() as machine:
+        base.publish(docs)
+        h.wait_until(lambda: base.count() >= n, 60 + n / 5, "baseline tasks", 0.2)
+    cpu = h.cpu_seconds(base.pids()) - cpu0
+    svc = h.cpu_seconds(services) - svc0
+    out = {"jobs_per_s": n / (base.last_done() - t0), "cpu_ms": cpu / n * 1000, "all_cpu_ms": (cpu + svc) / n * 1000,
+           "busy": machine.busy}
+    if latency == 0:
+        calls, times = sim.by_doc(), base.times()
+        pairs = [(calls[d], times[d]) for d in times if d in calls]
+        out["in_ms"] = [(c["received_at"] - start) * 1000 for c, (start, _) in pairs]
+        out["out_ms"] = [(done - c["responded_at"]) * 1000 for c, (_, done) in pairs]
+    return out
+
+
+def _profile(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, latency: float) -> str:
+    """One extra, unmeasured promptq run under py-spy: where the API and workers spend CPU."""
+    if pyspy.binary() is None:
+        return pyspy.describe({}, "")
+    with pyspy.Recording(pq.pids(), h.LOG_ROOT / "profiles", f"throughput-{latency:g}s") as rec:
+        _promptq_run(pq, sim, hooks, n, f"prof{latency:g}", latency)
+    h.log(f"throughput {latency:g} s: profiled one more promptq run of {n} jobs")
+    return pyspy.describe(pyspy.summarise(rec.stacks), f"API + 2 workers, {n} jobs")
+
+
+def run(quick: bool) -> list[Row]:
+    runs = 1 if quick else 3
+    sizes = {0.0: 300, 1.0: 400} if quick else {0.0: 1500, 1.0: 2000}
+    rows: list[Row] = []
+    sim = h.Sim("throughput-sim")
+    hooks = h.WebhookReceiver()
+    pq = base = None
+    try:
+        pq = h.Promptq(sim.url, workers=2, concurrency=200, name="throughput-promptq")
+        base = h.Baseline(sim.url, workers=2, concurrency=200, name="throughput-baseline")
+        warm = 50 if quick else 150
+        h.log(f"throughput: warm-up ({warm} jobs each, not measured)")
+        _promptq_run(pq, sim, hooks, warm, "warm", 0.0)
+        _baseline_run(base, sim, warm, "warm", 0.0)
+        everything: list[dict[str, list[dict[str, Any]]]] = []
+        for latency, n in sizes.items():
+            results: dict[str, list[dict[str, Any]]] = {"promptq": [], "baseline": []}
+            for r in range(runs):
+                order = ("promptq", "baseline") if r % 2 == 0 else ("baseline", "promptq")
+                for who in order:
+                    tag = f"{who[0]}{latency:g}-{r}"
+                    res = (_promptq_run(pq, sim, hooks, n, tag, latency) if who == "promptq"
+                           else _baseline_run(base, sim, n, tag, latency))
+                    results[who].append(res)
+                    h.log(f"throughput {latency:g} s, run {r + 1}/{runs}, {who}: {res['jobs_per_s']:.1f} jobs/s, "
+                          f"{res['cpu_ms']:.1f} ms CPU/job, machine {res['busy']:.0%} busy"
+                          + (f", median {res['running']:.0f} jobs running" if "running" in res else ""))
+            h.log(f"throughput {latency:g} s: at most {pq.max_connections} PostgreSQL connections to promptq's DB")
+            h.dump(results, f"throughput-{latency:g}s.json")
+            everything.append(results)
+            rows += _rows(latency, n, results, lambda: _profile(pq, sim, hooks, max(100, n // 5), latency))
+        expected = sum(n + 1 for n in sizes.values()) * runs  # a job.succeeded each, a batch.completed
+        received = sum(x["webhooks"] - x["webhooks_invalid"] for res in everything for x in res["promptq"])
+        rows.append(Row("throughput, all measured promptq runs", "webhooks received with a valid signature",
+                        100 * received / expected, "%", target="100 %", met=received == expected, runs=runs))
+    finally:
+        hooks.stop()
+        for stack in (base, pq, sim):
+            if stack is not None:
+                stack.stop()
+    return rows
+
+
+def _rows(latency: float, n: int, results: dict[str, list[dict[str, Any]]], profile) -> list[Row]:
+    p, b = results["promptq"], results["baseline"]
+    runs = len(p)
+    where = f"{latency:g} s latency, {n} jobs"
+    jps, base_jps = h.median([x["jobs_per_s"] for x in p]), h.median([x["jobs_per_s"] for x in b])
+    cpu, base_cpu = h.median([x["cpu_ms"] for x in p]), h.median([x["cpu_ms"] for x in b])
+    failed = sum(x["not_succeeded"] for x in p)
+    speed_met = jps >= TARGET_RATIO * base_jps
+    cpu_met = cpu <= CPU_RATIO * base_cpu
+    busy, base_busy = h.median([x["busy"] for x in p]), h.median([x["busy"] for x in b])
+    note = "" if speed_met and cpu_met else (
+        f"promptq's API + workers used {cpu * jps / 1000:.2f} of 2 cores ({cpu:.1f} ms × {jps:.0f} jobs/s), "
+        f"the machine was {busy:.0%} busy (baseline: {base_cpu * base_jps / 1000:.2f} cores, {base_busy:.0%}); "
+        f"median {h.median([x['running'] for x in p]):.0f} jobs running at once (of 400 threads). "
+        f"{profile()}")
+    if failed:
+        note = f"{failed} jobs did not succeed. " + note
+    rows = [
+        Row(f"throughput, {where}", "jobs/s", jps, "jobs/s", base_jps, f"≥ {TARGET_RATIO:.2f} × baseline",
+            speed_met, note if not speed_met else "", runs),
+        Row(f"CPU per job, {where}", "CPU ms/job (API + workers)", cpu, "ms", base_cpu,
+            f"≤ {CPU_RATIO:g} × baseline", cpu_met, note if not cpu_met else "", runs),
+        Row(f"CPU per job, {where}", "CPU ms/job incl. simulator, Redis, PostgreSQL",
+            h.median([x["all_cpu_ms"] for x in p]), "ms", h.median([x["all_cpu_ms"] for x in b]), runs=runs,
+            note="machine-wide server processes: approximate"),
+    ]
+    if latency == 0:
+        for key, label in (("in_ms", "claim → provider"), ("out_ms", "provider → terminal")):
+            for q in (50, 99):
+                value = h.median([h.pct(x[key], q) for x in p])
+                base_value = h.median([h.pct(x[key], q) for x in b])
+                rows.append(Row(f"overhead at saturation ({where})", f"{label}, p{q}", value, "ms",
+                                base_value, runs=runs,
+                                note="baseline: its task's start → provider, provider → task end"))
+    return rows
