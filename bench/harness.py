@@ -16,8 +16,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +28,7 @@ import psycopg
 import redis
 import requests
 
-from promptq.launch import Processes, free_port, http_ok, wait_for
+from promptq.launch import Processes, free_port, http_ok, throwaway_postgres, wait_for
 from promptq.samples import job_posting
 from promptq.settings import DEV_API_KEY
 
@@ -178,17 +178,9 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_
         time.sleep(interval_s)
 
 
-@contextmanager
-def postgres_database() -> Iterator[str]:
+def postgres_database() -> AbstractContextManager[str]:
     """A fresh PostgreSQL database, dropped afterwards; yields a plain postgresql:// URL."""
-    name = f"promptq_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return throwaway_postgres(PG_ADMIN_URL, "promptq_bench")
 
 
 def clean_redis(prefix: str) -> None:

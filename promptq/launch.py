@@ -12,7 +12,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,3 +116,19 @@ class Processes:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self.children.clear()
+
+
+@contextmanager
+def throwaway_postgres(admin_url: str, prefix: str = "promptq_tmp") -> Iterator[str]:
+    """A fresh PostgreSQL database created through `admin_url`, dropped afterwards;
+    yields a plain postgresql:// URL to it (tests and benchmarks)."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
