@@ -78,8 +78,6 @@ class Settings(BaseSettings):
     # after its commit, with this deadline (seconds); retries ride the webhooks queue.
     # 0: every attempt goes through the queue.
     webhook_inline_timeout_s: float = 2.0
-    # Largest dashboard/ledger page etc.
-    page_limit_max: int = 1000
 
     # Bearer token for GET /metrics (Prometheus); unset: the endpoint answers 404.
     metrics_token: str | None = None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 from standardwebhooks.webhooks import Webhook
@@ -63,3 +65,29 @@ def test_pinned_adapter_connects_to_the_checked_address_with_the_original_host_h
         assert receiver.deliveries[0].headers["host"] == f"pinned.invalid:{port}"
     finally:
         receiver.stop()
+
+
+def test_a_redirect_is_not_followed_and_counts_as_not_delivered():
+    followed = []
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            if self.path == "/elsewhere":
+                followed.append(self.path)
+            self.send_response(302)
+            self.send_header("location", "/elsewhere")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        result = sender.post(url, SECRET, "msg_4", "{}", allowed_hosts=["127.0.0.1"], timeout_s=5)
+        assert result.status_code == 302 and not result.delivered
+        assert followed == [], "a 3xx could point at a private address: never followed"
+    finally:
+        server.shutdown()
