@@ -11,9 +11,11 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from promptq.store.models import Job, WebhookDelivery, new_id, utcnow
+from promptq.store.models import Job, JobRow, WebhookDelivery, new_id, utcnow
 from promptq.store.public import JobPublic
 from promptq.store.status import DeliveryStatus
+
+_INSERT = insert(WebhookDelivery.__table__)  # built once: see store/jobs.py
 
 
 def event_body(event_type: str, data: dict[str, Any]) -> str:
@@ -23,7 +25,7 @@ def event_body(event_type: str, data: dict[str, Any]) -> str:
                        "data": data}, separators=(",", ":"), default=str)
 
 
-def enqueue_job_event(session: Session | Connection, job: Job) -> list[str]:
+def enqueue_job_event(session: Session | Connection, job: Job | JobRow) -> list[str]:
     """The `job.<status>` webhook of a job that just became terminal, if it has a URL."""
     if not job.webhook_url:
         return []
@@ -40,7 +42,7 @@ def enqueue(session: Session | Connection, events: Iterable[tuple[str, str, str,
              "attempts": 0, "dispatched_at": now, "created_at": now}
             for tenant, url, event_type, data in events]
     if rows:
-        session.execute(insert(WebhookDelivery.__table__), rows)
+        session.execute(_INSERT, rows)
     return [r["id"] for r in rows]
 
 

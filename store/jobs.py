@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Boolean, Float, Integer, String, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from promptq.store import deliveries
-from promptq.store.models import Job, LedgerEntry, utcnow
+from promptq.store.models import Job, JobRow, LedgerEntry, utcnow
 from promptq.store.status import TERMINAL, JobStatus
 
 _OPEN = (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -24,21 +24,62 @@ CLOCK_TOLERANCE = timedelta(seconds=1)
 
 JOBS = Job.__table__
 LEDGER = LedgerEntry.__table__
-# The hot path (claim, record, finish) uses Core statements with RETURNING: one round
-# trip each, none of the ORM's unit-of-work bookkeeping.
+
+
+def _p(name: str, type_: Any = None) -> Any:
+    # Parameters are named `p_*`: a name equal to a column's would make SQLAlchemy
+    # add that column to the SET clause.
+    return bindparam(f"p_{name}", type_=type_)
+
+
+# The hot path (claim, record, finish, requeue) runs these statements, built once: a
+# statement object that is reused keeps its compiled form and cache key, where one
+# built per call costs more CPU than its round trip to the database.
+_OWNED = and_(JOBS.c.id == _p("job_id"), JOBS.c.status == JobStatus.RUNNING,
+              JOBS.c.claim_token == _p("token"))
+_CLAIM = (
+    update(JOBS)
+    .where(JOBS.c.id == _p("job_id"), JOBS.c.status == JobStatus.QUEUED,
+           or_(JOBS.c.not_before.is_(None), JOBS.c.not_before <= _p("due_by", JOBS.c.not_before.type)))
+    .values(status=JobStatus.RUNNING, claim_token=_p("token"),
+            lease_until=_p("lease_until", JOBS.c.lease_until.type),
+            started_at=func.coalesce(JOBS.c.started_at, _p("now", JOBS.c.started_at.type)))
+    .returning(*JOBS.c)
+)
+# A call's usage added to the job's running totals; an unknown price (NULL) makes the
+# job's cost unknown too: NULL propagates through `+`.
+_TOTALS = {
+    "attempts": JOBS.c.attempts + _p("calls", Integer),
+    "input_tokens": JOBS.c.input_tokens + _p("input_tokens", Integer),
+    "output_tokens": JOBS.c.output_tokens + _p("output_tokens", Integer),
+    "cache_creation_input_tokens": JOBS.c.cache_creation_input_tokens + _p("cache_creation", Integer),
+    "cache_read_input_tokens": JOBS.c.cache_read_input_tokens + _p("cache_read", Integer),
+    "cost_usd": JOBS.c.cost_usd + _p("cost_usd", Float),
+}
+_ADD_USAGE = update(JOBS).where(JOBS.c.id == _p("job_id")).values(**_TOTALS)
+_INSERT_LEDGER = insert(LEDGER)
+# Set on every finish; `model` only when given (the model that answered).
+_FINISH_FIELDS = {
+    "status": _p("status", JOBS.c.status.type), "result": _p("result", JOBS.c.result.type),
+    "error_type": _p("error_type", String), "error_message": _p("error_message", String),
+    "finished_at": _p("now", JOBS.c.finished_at.type), "lease_until": None,
+    "model": func.coalesce(_p("model", String), JOBS.c.model),
+    "model_index": _p("model_index", Integer), "cache_hit": _p("cache_hit", Boolean),
+    "input_truncated": _p("input_truncated", Boolean),
+}
+_FINISH = update(JOBS).where(_OWNED).values(**_FINISH_FIELDS, **_TOTALS).returning(*JOBS.c)
+_REQUEUE = update(JOBS).where(_OWNED).values(
+    status=JobStatus.QUEUED, not_before=_p("not_before", JOBS.c.not_before.type), claim_token=None,
+    lease_until=None, dispatched_at=_p("dispatched_at", JOBS.c.dispatched_at.type),
+    model_index=_p("model_index", Integer), consecutive_overloads=_p("consecutive_overloads", Integer),
+    input_truncated=_p("input_truncated", Boolean), error_type=_p("error_type", String),
+    error_message=_p("error_message", String), **_TOTALS)
 
 
 @dataclass(frozen=True)
 class Claim:
-    job: Job
+    job: JobRow
     token: str
-
-
-def _job(row: Any) -> Job:
-    """A detached Job from a RETURNING row (column `metadata` is attribute `metadata_`)."""
-    values = dict(row)
-    values["metadata_"] = values.pop("metadata")
-    return Job(**values)
 
 
 def claim(engine: Engine, job_id: str, lease_s: float) -> Claim | None:
@@ -46,16 +87,10 @@ def claim(engine: Engine, job_id: str, lease_s: float) -> Claim | None:
     now = utcnow()
     token = uuid.uuid4().hex
     with engine.begin() as conn:
-        row = conn.execute(
-            update(JOBS)
-            .where(JOBS.c.id == job_id, JOBS.c.status == JobStatus.QUEUED,
-                   or_(JOBS.c.not_before.is_(None), JOBS.c.not_before <= now + CLOCK_TOLERANCE))
-            .values(status=JobStatus.RUNNING, claim_token=token,
-                    lease_until=now + timedelta(seconds=lease_s),
-                    started_at=func.coalesce(JOBS.c.started_at, now))
-            .returning(*JOBS.c)
-        ).mappings().first()
-    return Claim(_job(row), token) if row is not None else None
+        row = conn.execute(_CLAIM, {"p_job_id": job_id, "p_due_by": now + CLOCK_TOLERANCE, "p_token": token,
+                                    "p_lease_until": now + timedelta(seconds=lease_s), "p_now": now},
+                           ).mappings().first()
+    return Claim(JobRow(row), token) if row is not None else None
 
 
 def renew_leases(engine: Engine, tokens: list[str], lease_s: float) -> int:
@@ -70,34 +105,31 @@ def renew_leases(engine: Engine, tokens: list[str], lease_s: float) -> int:
         return result.rowcount
 
 
-def _ledger_values(entry: LedgerEntry) -> dict[str, Any]:
-    return {c.name: getattr(entry, c.name) for c in LEDGER.c if c.name != "id"}
+_NO_USAGE = {"p_calls": 0, "p_input_tokens": 0, "p_output_tokens": 0, "p_cache_creation": 0,
+             "p_cache_read": 0, "p_cost_usd": 0.0}
 
 
-def _add_usage(conn: Connection, entry: LedgerEntry) -> dict[str, Any]:
-    """INSERT the ledger row; return the job-total increments it implies."""
-    conn.execute(insert(LEDGER).values(**_ledger_values(entry)))
-    return {
-        "attempts": JOBS.c.attempts + 1,
-        "input_tokens": JOBS.c.input_tokens + entry.input_tokens,
-        "output_tokens": JOBS.c.output_tokens + entry.output_tokens,
-        "cache_creation_input_tokens": JOBS.c.cache_creation_input_tokens + entry.cache_creation_input_tokens,
-        "cache_read_input_tokens": JOBS.c.cache_read_input_tokens + entry.cache_read_input_tokens,
-        # An unknown price makes the job's cost unknown too: NULL propagates.
-        "cost_usd": JOBS.c.cost_usd + entry.cost_usd if entry.cost_usd is not None else None,
-    }
+def _add_usage(conn: Connection, job_id: str, entry: LedgerEntry | None) -> dict[str, Any]:
+    """INSERT the ledger row (if any); return the parameters of the job-total increments."""
+    if entry is None:
+        return dict(_NO_USAGE, p_job_id=job_id)
+    conn.execute(_INSERT_LEDGER, {c.name: getattr(entry, c.name) for c in LEDGER.c if c.name != "id"})
+    return {"p_job_id": job_id, "p_calls": 1, "p_input_tokens": entry.input_tokens,
+            "p_output_tokens": entry.output_tokens,
+            "p_cache_creation": entry.cache_creation_input_tokens,
+            "p_cache_read": entry.cache_read_input_tokens, "p_cost_usd": entry.cost_usd}
 
 
 def record_attempt(engine: Engine, claim_: Claim, entry: LedgerEntry) -> None:
     """One ledger row, and the job's running totals, in one transaction."""
     with engine.begin() as conn:
-        totals = _add_usage(conn, entry)
-        conn.execute(update(JOBS).where(JOBS.c.id == claim_.job.id).values(**totals))
+        conn.execute(_ADD_USAGE, _add_usage(conn, claim_.job.id, entry))
 
 
 def finish(engine: Engine, claim_: Claim, status: JobStatus, *, result: dict[str, Any] | None = None,
            error_type: str | None = None, error_message: str | None = None,
-           entry: LedgerEntry | None = None, **fields: Any) -> list[str] | None:
+           entry: LedgerEntry | None = None, model: str | None = None, model_index: int = 0,
+           cache_hit: bool = False, input_truncated: bool = False) -> list[str] | None:
     """running → terminal, only for the holder of the claim.
 
     One transaction: the last call's ledger row (`entry`), the terminal state, and the
@@ -105,38 +137,42 @@ def finish(engine: Engine, claim_: Claim, status: JobStatus, *, result: dict[str
     commit loses no webhook. Returns the ids of the deliveries to publish; None when
     the claim was lost (cancelled meanwhile, or the lease lapsed and another worker
     took the job) — the ledger row is kept then too: the call was made and billed.
+    `model`: the model that answered (None keeps the job's).
     """
     assert status in TERMINAL
     with engine.begin() as conn:
-        totals = _add_usage(conn, entry) if entry is not None else {}
-        row = conn.execute(
-            update(JOBS).where(JOBS.c.id == claim_.job.id, JOBS.c.status == JobStatus.RUNNING,
-                               JOBS.c.claim_token == claim_.token)
-            .values(status=status, result=result, error_type=error_type, error_message=error_message,
-                    finished_at=utcnow(), lease_until=None, **totals, **fields)
-            .returning(*JOBS.c)
-        ).mappings().first()
+        usage = _add_usage(conn, claim_.job.id, entry)
+        row = conn.execute(_FINISH, {
+            **usage, "p_token": claim_.token, "p_status": status, "p_result": result,
+            "p_error_type": error_type, "p_error_message": error_message, "p_now": utcnow(),
+            "p_model": model, "p_model_index": model_index, "p_cache_hit": cache_hit,
+            "p_input_truncated": input_truncated,
+        }).mappings().first()
         if row is None:
-            if totals:
-                conn.execute(update(JOBS).where(JOBS.c.id == claim_.job.id).values(**totals))
+            if entry is not None:
+                conn.execute(_ADD_USAGE, usage)
             return None
-        return deliveries.enqueue_job_event(conn, _job(row))
+        return deliveries.enqueue_job_event(conn, JobRow(row))
 
 
 def requeue(engine: Engine, claim_: Claim, *, not_before: datetime | None, dispatched: bool,
-            entry: LedgerEntry | None = None, **fields: Any) -> bool:
+            entry: LedgerEntry | None = None, model_index: int = 0, consecutive_overloads: int = 0,
+            input_truncated: bool = False, error_type: str | None = None,
+            error_message: str | None = None) -> bool:
     """running → queued, to run again after `not_before`, with the failed call's ledger row
     (`entry`) in the same transaction. `dispatched`: a broker message carries it (a
-    countdown); otherwise it is parked and the relay publishes it when due."""
+    countdown); otherwise it is parked and the relay publishes it when due. The error
+    fields say why it waits (the last failure; None after a capacity wait)."""
     with engine.begin() as conn:
-        totals = _add_usage(conn, entry) if entry is not None else {}
-        moved = conn.execute(
-            update(JOBS).where(JOBS.c.id == claim_.job.id, JOBS.c.status == JobStatus.RUNNING,
-                               JOBS.c.claim_token == claim_.token)
-            .values(status=JobStatus.QUEUED, not_before=not_before, claim_token=None, lease_until=None,
-                    dispatched_at=utcnow() if dispatched else None, **totals, **fields)).rowcount
-        if moved != 1 and totals:
-            conn.execute(update(JOBS).where(JOBS.c.id == claim_.job.id).values(**totals))
+        usage = _add_usage(conn, claim_.job.id, entry)
+        moved = conn.execute(_REQUEUE, {
+            **usage, "p_token": claim_.token, "p_not_before": not_before,
+            "p_dispatched_at": utcnow() if dispatched else None, "p_model_index": model_index,
+            "p_consecutive_overloads": consecutive_overloads, "p_input_truncated": input_truncated,
+            "p_error_type": error_type, "p_error_message": error_message,
+        }).rowcount
+        if moved != 1 and entry is not None:
+            conn.execute(_ADD_USAGE, usage)
         return moved == 1
 
 

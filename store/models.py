@@ -6,6 +6,7 @@ import itertools
 import secrets
 import time
 from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text
@@ -114,6 +115,25 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class JobRow:
+    """A job as one statement returned it: Job's attributes, read-only.
+
+    Building an ORM `Job` from a row costs ~0.2 ms of CPU (attribute instrumentation),
+    more than the statement that returned it; the hot path reads the row directly.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        self._values = row
+
+    def __getattr__(self, name: str) -> Any:
+        try:  # the column `metadata` is the attribute `metadata_` (SQLAlchemy reserves the name)
+            return self._values["metadata" if name == "metadata_" else name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 class LedgerEntry(SQLModel, table=True):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, field_serializer
 
-from promptq.store.models import Batch, Job
+from promptq.store.models import Batch, Job, JobRow
 from promptq.store.status import BatchStatus, JobStatus
 
 
@@ -55,7 +55,7 @@ class JobPublic(_Timestamps):
     finished_at: datetime | None
 
     @classmethod
-    def of(cls, job: Job) -> JobPublic:
+    def of(cls, job: Job | JobRow) -> JobPublic:
         return cls(
             id=job.id, task=job.task, status=job.status, batch_id=job.batch_id,
             custom_id=job.custom_id, prompt_version=job.prompt_version, model=job.model,
