@@ -42,8 +42,8 @@ task_queues = (
 task_default_queue = "interactive"
 task_routes = {"promptq.deliver_webhook": {"queue": "webhooks"}}
 
-# Flower needs task events.
-worker_send_task_events = True
+# Flower's task pages need task events; its worker list does not (PROMPTQ_TASK_EVENTS).
+worker_send_task_events = _settings.task_events
 
 worker_hijack_root_logger = False
 worker_cancel_long_running_tasks_on_connection_loss = False

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
-from promptq import dispatch
+from promptq import batch_progress, dispatch
 from promptq.api.errors import APIError
 from promptq.prompts.registry import Task, UnknownTask, get_task
 from promptq.settings import Settings
@@ -76,6 +76,15 @@ def publish(settings: Settings, jobs: Sequence[tuple[str, str]]) -> None:
         log.warning("publishing %d jobs failed; the relay will publish them", len(jobs), exc_info=True)
 
 
+def start_batch(settings: Settings, batch_id: str, jobs: Sequence[tuple[str, str]]) -> None:
+    """Set the batch's countdown (promptq/batch_progress.py), then publish its jobs."""
+    try:
+        batch_progress.start(settings.redis_url, settings.redis_prefix, batch_id, len(jobs))
+    except Exception:  # a hint: without it every finishing job asks the store
+        log.warning("could not set the countdown of batch %s", batch_id, exc_info=True)
+    publish(settings, jobs)
+
+
 def cancel_open_jobs(session: Session, *conditions: Any) -> list[Job]:
     """Cancel unfinished jobs matching `conditions`; returns them, cancelled."""
     ids = list(session.execute(
@@ -88,9 +97,10 @@ def cancel_open_jobs(session: Session, *conditions: Any) -> list[Job]:
 
 
 def enqueue_cancel_webhooks(session: Session, cancelled: Sequence[Job]) -> list[str]:
-    return deliveries.enqueue(session, [
+    """The `job.cancelled` webhooks; returns their ids, to publish after the commit."""
+    return [d.id for d in deliveries.enqueue(session, [
         (job.tenant_id, job.webhook_url, "job.cancelled", JobPublic.of(job).model_dump(mode="json"))
-        for job in cancelled if job.webhook_url])
+        for job in cancelled if job.webhook_url])]
 
 
 def publish_deliveries(settings: Settings, ids: Sequence[str]) -> None:

@@ -51,6 +51,11 @@ def worker(concurrency: Annotated[int | None, typer.Option(
     from promptq.workers.celery_app import app as celery_app
 
     _logging(loglevel)
+    if logging.getLevelName(loglevel.upper()) == logging.INFO:
+        # Celery's two lines per task ("received", "succeeded in") cost CPU at hundreds of
+        # jobs/s and repeat what the store records; --loglevel DEBUG shows them.
+        for name in ("celery.app.trace", "celery.worker.strategy"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     n = concurrency or get_settings().worker_concurrency
     argv = ["worker", f"--pool={pool}", f"--concurrency={n}", f"--queues={queues}",
             f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]

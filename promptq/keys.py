@@ -21,3 +21,8 @@ def relay_lock(prefix: str) -> str:
 def metrics(prefix: str) -> str:
     """A hash of counters, field `name{labels}` → count."""
     return f"{prefix}:metrics"
+
+
+def batch_open(prefix: str, batch_id: str) -> str:
+    """How many of a batch's jobs have not finished yet: a hint (see promptq/batch_progress.py)."""
+    return f"{prefix}:batch:{batch_id}:open"

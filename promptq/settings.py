@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # Worker runtime. LLM calls are I/O-bound: one process keeps `worker_concurrency`
     # calls in flight on threads (Little's law: in-flight ≈ rate × latency).
     worker_concurrency: int = 200
+    # Celery task events (received/started/succeeded, 3 broker messages per job) for
+    # Flower's task pages. Off: they cost more CPU than the rest of Celery's work per
+    # job (bench/), and Flower lists workers by their heartbeats without them.
+    task_events: bool = False
     # Deadline of one provider call, seconds (the SDKs' 600 s default is far too long).
     call_timeout_s: float = 120.0
     connect_timeout_s: float = 5.0

@@ -39,9 +39,9 @@ def batch_public(session: Session, batch: Batch) -> BatchPublic:
     return BatchPublic.of(batch, counts, usage)
 
 
-def complete_if_done(engine: Engine, batch_id: str) -> list[str]:
+def complete_if_done(engine: Engine, batch_id: str) -> list[deliveries.NewDelivery]:
     """in_progress → completed once no job is open, with its `batch.completed` webhook
-    stored in the same transaction. Returns the delivery ids to publish ([] when the
+    stored in the same transaction. Returns the deliveries to make ([] when the
     batch still has open jobs, has no webhook, or another caller completed it)."""
     with Session(engine, expire_on_commit=False) as s:
         if s.execute(select(Job.id).where(Job.batch_id == batch_id, Job.status.in_(_OPEN)).limit(1)).first():
@@ -52,12 +52,12 @@ def complete_if_done(engine: Engine, batch_id: str) -> list[str]:
             return []
         batch = s.get(Batch, batch_id, populate_existing=True)
         assert batch is not None
-        ids = []
+        made: list[deliveries.NewDelivery] = []
         if batch.webhook_url:
-            ids = deliveries.enqueue(s, [(batch.tenant_id, batch.webhook_url, "batch.completed",
+            made = deliveries.enqueue(s, [(batch.tenant_id, batch.webhook_url, "batch.completed",
                                           batch_public(s, batch).model_dump(mode="json"))])
         s.commit()
-        return ids
+        return made
 
 
 def finished_batches(engine: Engine, limit: int = 100) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -25,7 +25,16 @@ def event_body(event_type: str, data: dict[str, Any]) -> str:
                        "data": data}, separators=(",", ":"), default=str)
 
 
-def enqueue_job_event(session: Session | Connection, job: Job | JobRow) -> list[str]:
+class NewDelivery(NamedTuple):
+    """A delivery just stored: what its first attempt needs, without reading it back."""
+
+    id: str  # the webhook-id of every attempt
+    tenant_id: str
+    url: str
+    payload: str  # the exact signed body
+
+
+def enqueue_job_event(session: Session | Connection, job: Job | JobRow) -> list[NewDelivery]:
     """The `job.<status>` webhook of a job that just became terminal, if it has a URL."""
     if not job.webhook_url:
         return []
@@ -33,9 +42,9 @@ def enqueue_job_event(session: Session | Connection, job: Job | JobRow) -> list[
                               JobPublic.of(job).model_dump(mode="json"))])
 
 
-def enqueue(session: Session | Connection, events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> list[str]:
-    """Store (tenant, url, type, data) events in the caller's transaction; returns their
-    ids, each the webhook-id of every attempt of that delivery."""
+def enqueue(session: Session | Connection,
+            events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> list[NewDelivery]:
+    """Store (tenant, url, type, data) events in the caller's transaction."""
     now = utcnow()
     rows = [{"id": new_id("msg"), "tenant_id": tenant, "url": url, "event_type": event_type,
              "payload": event_body(event_type, data), "status": DeliveryStatus.PENDING,
@@ -43,7 +52,7 @@ def enqueue(session: Session | Connection, events: Iterable[tuple[str, str, str,
             for tenant, url, event_type, data in events]
     if rows:
         session.execute(_INSERT, rows)
-    return [r["id"] for r in rows]
+    return [NewDelivery(r["id"], r["tenant_id"], r["url"], r["payload"]) for r in rows]
 
 
 def mark_dispatched(engine: Engine, delivery_id: str) -> None:

@@ -129,12 +129,13 @@ def record_attempt(engine: Engine, claim_: Claim, entry: LedgerEntry) -> None:
 def finish(engine: Engine, claim_: Claim, status: JobStatus, *, result: dict[str, Any] | None = None,
            error_type: str | None = None, error_message: str | None = None,
            entry: LedgerEntry | None = None, model: str | None = None, model_index: int = 0,
-           cache_hit: bool = False, input_truncated: bool = False) -> list[str] | None:
+           cache_hit: bool = False, input_truncated: bool = False,
+           ) -> list[deliveries.NewDelivery] | None:
     """running → terminal, only for the holder of the claim.
 
     One transaction: the last call's ledger row (`entry`), the terminal state, and the
     job's webhook (`job.<status>`) — an outbox: a worker that dies right after the
-    commit loses no webhook. Returns the ids of the deliveries to publish; None when
+    commit loses no webhook. Returns the deliveries to make; None when
     the claim was lost (cancelled meanwhile, or the lease lapsed and another worker
     took the job) — the ledger row is kept then too: the call was made and billed.
     `model`: the model that answered (None keeps the job's).

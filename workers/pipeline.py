@@ -18,7 +18,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from promptq import dispatch, events, metrics
+from promptq import batch_progress, dispatch, events, metrics
 from promptq.prompts.registry import OutputMode, Task, get_task
 from promptq.store import batches, jobs
 from promptq.store.models import LedgerEntry, utcnow
@@ -74,11 +74,22 @@ class _State:
 class JobRunner:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        # Counters of this run, sent with its last status event (one round trip fewer per call).
+        self._counters: list[tuple[str, dict[str, str]]] = []
 
     def run(self, job_id: str) -> Outcome:
         claim = jobs.claim(self.rt.engine, job_id, self.rt.settings.job_lease_s)
         if claim is None:
             return Outcome(skipped=True)
+        try:
+            return self._run_claimed(job_id, claim)
+        finally:
+            if self._counters:  # the run ended without a status event (claim lost, store away)
+                counters, self._counters = self._counters, []
+                self._redis_best_effort(lambda pipe: [metrics.incr(pipe, self.rt.settings.redis_prefix, n, **lb)
+                                                      for n, lb in counters])
+
+    def _run_claimed(self, job_id: str, claim: jobs.Claim) -> Outcome:
         with self.rt.leases.hold(claim.token):
             self._event(job_id, "status", {"status": JobStatus.RUNNING})
             try:
@@ -230,8 +241,8 @@ class JobRunner:
                     # Every worker stops for this model, not only the one that was told.
                     limiter.cooldown(provider, model, seconds=exc.retry_after_s or 1.0)
                 raise
-            limiter.observe_headers(provider, model, response.headers)
-            reservation.settle(response.usage.total_input_tokens, response.usage.output_tokens)
+            limiter.settle_with_headers(reservation, input_tokens=response.usage.total_input_tokens,
+                                        output_tokens=response.usage.output_tokens, headers=response.headers)
             return response
 
     @staticmethod
@@ -318,49 +329,61 @@ class JobRunner:
     def _finish(self, claim: jobs.Claim, state: _State, status: JobStatus, *,
                 result: dict[str, Any] | None = None, error: tuple[str, str] | None = None,
                 entry: LedgerEntry | None = None, **fields: Any) -> Outcome:
-        delivery_ids = jobs.finish(self.rt.engine, claim, status, result=result, entry=entry,
+        made = jobs.finish(self.rt.engine, claim, status, result=result, entry=entry,
                                    error_type=str(error[0]) if error else None,
                                    error_message=error[1][:1000] if error else None,
                                    input_truncated=state.truncated, model_index=state.model_index, **fields)
-        if delivery_ids is None:  # cancelled meanwhile, or the lease lapsed and another worker took over
+        if made is None:  # cancelled meanwhile, or the lease lapsed and another worker took over
             return Outcome(skipped=True)
-        if claim.job.batch_id:
-            delivery_ids += batches.complete_if_done(self.rt.engine, claim.job.batch_id)
-        self._signal(claim.job.id, {"status": status},
-                     ("promptq_jobs_finished_total", {"task": claim.job.task, "status": str(status)}))
-        for delivery_id in delivery_ids:
-            deliver_now_or_queue(self.rt, delivery_id)
+        batch_id = claim.job.batch_id
+        maybe_last = self._signal(claim.job.id, {"status": status},
+                                  ("promptq_jobs_finished_total", {"task": claim.job.task, "status": str(status)}),
+                                  finished_in_batch=batch_id)
+        if batch_id and maybe_last:
+            made += batches.complete_if_done(self.rt.engine, batch_id)
+        for delivery in made:
+            deliver_now_or_queue(self.rt, delivery)
         return Outcome(status=status)
 
     def _count(self, name: str, **labels: str) -> None:
         self._count_many([(name, labels)])
 
     def _count_many(self, counters: list[tuple[str, dict[str, str]]]) -> None:
-        self._redis_best_effort(lambda pipe: [metrics.incr(pipe, self.rt.settings.redis_prefix, n, **lb)
-                                              for n, lb in counters])
+        self._counters.extend(counters)
 
     def _event(self, job_id: str, event: str, data: dict[str, Any]) -> None:
         self._redis_best_effort(lambda pipe: events.publish(pipe, self.rt.settings.redis_prefix,
                                                             job_id, event, data))
 
-    def _signal(self, job_id: str, status: dict[str, Any], counter: tuple[str, dict[str, str]]) -> None:
-        """A status event and a counter in one Redis round trip."""
+    def _signal(self, job_id: str, status: dict[str, Any], counter: tuple[str, dict[str, str]], *,
+                finished_in_batch: str | None = None) -> bool:
+        """A status event, the run's counters and (for a job of a batch that just finished)
+        the batch's countdown in one Redis round trip. True: the batch may be done (the
+        countdown reached zero, or Redis could not say)."""
         prefix = self.rt.settings.redis_prefix
+        countdown: list[int] = []
+        counters, self._counters = [*self._counters, counter], []
 
         def write(pipe: Any) -> None:
             events.publish(pipe, prefix, job_id, "status", status)
-            metrics.incr(pipe, prefix, counter[0], **counter[1])
+            for name, labels in counters:
+                metrics.incr(pipe, prefix, name, **labels)
+            if finished_in_batch:
+                countdown.append(batch_progress.count_finished(pipe, prefix, finished_in_batch))
 
-        self._redis_best_effort(write)
+        results = self._redis_best_effort(write)
+        return results is None or (bool(countdown) and int(results[countdown[0]]) <= 0)
 
-    def _redis_best_effort(self, write: Callable[[Any], Any]) -> None:
-        # Live events and counters are best effort; the store holds the truth.
+    def _redis_best_effort(self, write: Callable[[Any], Any]) -> list[Any] | None:
+        """The pipeline's results; None when Redis failed. Live events, counters and
+        hints are best effort: the store holds the truth."""
         try:
             pipe = self.rt.redis.pipeline(transaction=False)
             write(pipe)
-            pipe.execute()
+            return pipe.execute()
         except RedisError:
             log.warning("could not publish events or counters", exc_info=True)
+            return None
 
 
 @dataclass(frozen=True)

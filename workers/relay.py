@@ -28,7 +28,7 @@ def relay_once(rt: Runtime) -> tuple[int, int]:
         dispatch.publish_jobs(settings.redis_url, due)
     due_deliveries = deliveries.due_for_relay(rt.engine, stale_s=settings.relay_stale_s)
     for batch_id in batches.finished_batches(rt.engine):
-        due_deliveries += batches.complete_if_done(rt.engine, batch_id)
+        due_deliveries += [d.id for d in batches.complete_if_done(rt.engine, batch_id)]
     for delivery_id in due_deliveries:
         dispatch.publish_delivery(settings.redis_url, delivery_id)
     return len(due), len(due_deliveries)

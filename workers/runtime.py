@@ -45,6 +45,10 @@ def get_runtime() -> Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     engine = engine_for(settings.database_url)
     http = requests.Session()
+    # Webhooks go straight to the address the URL policy checked: no proxy from the
+    # environment (it would resolve the name itself), no .netrc (and no per-request
+    # lookups of either).
+    http.trust_env = False
     adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=settings.worker_concurrency)
     http.mount("http://", adapter)
     http.mount("https://", adapter)

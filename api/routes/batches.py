@@ -45,7 +45,8 @@ def create_batch(body: BatchCreate, tenant: TenantDep, session: SessionDep, sett
             for doc in body.documents]
     submission.insert_jobs(session, rows)
     session.commit()
-    background.add_task(submission.publish, settings, [(r["id"], str(body.priority)) for r in rows])
+    background.add_task(submission.start_batch, settings, batch.id,
+                       [(r["id"], str(body.priority)) for r in rows])
     return batch_public(session, batch)
 
 
@@ -87,8 +88,8 @@ def cancel_batch(batch: BatchDep, session: SessionDep, settings: SettingsDep,
     session.refresh(batch)
     public = batch_public(session, batch)
     if moved and batch.webhook_url:
-        ids += deliveries.enqueue(session, [(batch.tenant_id, batch.webhook_url, "batch.completed",
-                                             public.model_dump(mode="json"))])
+        ids += [d.id for d in deliveries.enqueue(session, [
+            (batch.tenant_id, batch.webhook_url, "batch.completed", public.model_dump(mode="json"))])]
         session.commit()
     background.add_task(submission.publish_deliveries, settings, ids)
     return public

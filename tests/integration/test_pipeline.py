@@ -120,6 +120,35 @@ def test_batch_completes_with_counts_cost_and_one_batch_webhook(stack, sim):
     assert types.count("job.succeeded") == 20 and types.count("batch.completed") == 1
 
 
+def test_a_batch_completes_even_when_its_countdown_on_redis_is_wrong(stack, sim):
+    """The Redis countdown only says when to ask the store; with a wrong one (Redis
+    flushed, the API died before setting it) the relay still completes the batch."""
+    import redis
+
+    from promptq import keys
+
+    requests.post(f"{sim}/_sim/config", json={"ttft_s": 1.0}, timeout=5).raise_for_status()
+    docs = [{"text": f"{POSTING} Ref {i}."} for i in range(3)]
+    r = stack.api.post("/v1/batches", json={"task": "job_posting_extraction", "documents": docs,
+                                            "webhook_url": stack.receiver.url}, headers=stack.headers())
+    assert r.status_code == 202, r.text
+    batch_id = r.json()["id"]
+    client = redis.Redis.from_url(stack.settings.redis_url)
+    countdown = keys.batch_open(stack.settings.redis_prefix, batch_id)
+    assert wait_until(lambda: client.get(countdown), timeout_s=5, what="the countdown") == b"3"
+    client.set(countdown, 1000)  # before any job finishes: the calls take 1 s
+
+    def done() -> dict[str, Any] | None:
+        b = stack.api.get(f"/v1/batches/{batch_id}", headers=stack.headers()).json()
+        return b if b["status"] == "completed" else None
+
+    batch = wait_until(done, timeout_s=60, what="the batch to complete")
+    assert batch["counts"]["succeeded"] == 3
+    assert int(client.get(countdown)) == 997  # each job counted down once; none saw zero
+    wait_until(lambda: any(rec.body and b'"batch.completed"' in rec.body for rec in list(stack.receiver.deliveries)),
+               timeout_s=30, what="the batch.completed webhook")
+
+
 def test_idempotent_resubmission_returns_the_same_job(stack, sim):
     headers = stack.headers(**{"Idempotency-Key": "order-7781"})
     body = {"task": "invoice_extraction", "input": {"text": INVOICE}}

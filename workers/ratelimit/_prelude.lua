@@ -32,3 +32,31 @@ local function store(key, fields, latest)
     redis.call('PEXPIRE', key, ttl)
   end
 end
+
+-- Return amounts to buckets (a negative amount charges more); never above capacity.
+-- args[first..last]: per dimension four values: name, rate (units per ms), capacity (units), amount (units).
+local function give_back_all(key, args, first, last)
+  local fields, latest = {}, now
+  for i = first, last, 4 do
+    local rate, amount = tonumber(args[i + 1]), tonumber(args[i + 3])
+    local full_at = math.max(now, full_at_of(key, args[i]) - amount / rate)
+    fields[#fields + 1] = args[i]
+    fields[#fields + 1] = fmt(full_at)
+    latest = math.max(latest, full_at)
+  end
+  store(key, fields, latest)
+end
+
+-- Lower buckets to at most a ceiling each (what the provider says remains); never raise one.
+-- args[first..last]: per dimension four values: name, rate (units per ms), capacity (units), ceiling (units).
+local function lower_all(key, args, first, last)
+  local fields, latest = {}, now
+  for i = first, last, 4 do
+    local rate, capacity, ceiling = tonumber(args[i + 1]), tonumber(args[i + 2]), tonumber(args[i + 3])
+    local full_at = math.max(full_at_of(key, args[i]), now + (capacity - ceiling) / rate)
+    fields[#fields + 1] = args[i]
+    fields[#fields + 1] = fmt(full_at)
+    latest = math.max(latest, full_at)
+  end
+  store(key, fields, latest)
+end

@@ -41,6 +41,11 @@ class RateLimitBackend(Protocol):
         """Lower each bucket to at most the charge's amount; never raise one."""
         ...
 
+    def settle(self, key: BucketKey, corrections: Sequence[Charge], ceilings: Sequence[Charge]) -> None:
+        """``give_back(corrections)`` then ``lower_to(ceilings)``, in one backend call:
+        what follows every provider call."""
+        ...
+
     def cooldown(self, key: BucketKey, seconds: float) -> None:
         """Refuse every reservation for ``seconds``; never shortens a longer cooldown."""
         ...

@@ -102,6 +102,8 @@ class RateLimiter:
         self._configured: dict[tuple[str, str], tuple[BucketKey, dict[Dimension, int]]] = {}
         # bucket -> (when read, monotonic s; learned limits per minute), replaced, never mutated
         self._learned: dict[BucketKey, tuple[float, Mapping[Dimension, int]]] = {}
+        # bucket -> (when this process last wrote learned limits, monotonic s; what it wrote)
+        self._learn_written: dict[BucketKey, tuple[float, Mapping[Dimension, int]]] = {}
         # (provider, model) -> (the learned limits they were built from, the buckets)
         self._specs: dict[tuple[str, str], tuple[Mapping[Dimension, int], tuple[BucketSpec, ...]]] = {}
 
@@ -143,11 +145,22 @@ class RateLimiter:
         if reservation.closed:
             return False
         reservation.closed = True
-        actual = charges_for([c.spec for c in reservation._charges], input_tokens, output_tokens)
-        corrections = [Charge(r.spec, r.amount - a.amount) for r, a in zip(reservation._charges, actual, strict=True)
-                       if r.amount != a.amount]
-        self._backend.give_back(reservation._key, corrections)
+        self._backend.give_back(reservation._key, _corrections(reservation, input_tokens, output_tokens))
         return True
+
+    def settle_with_headers(self, reservation: Reservation, *, input_tokens: int, output_tokens: int,
+                            headers: Mapping[str, str], now: dt.datetime | None = None,
+                            ) -> dict[Dimension, Observation]:
+        """``settle`` and ``observe_headers`` for the response of the reservation's call,
+        with one backend call for both (learning a limit and a cooldown, when the
+        headers call for them, cost their own). Returns what was parsed."""
+        _check_tokens(input_tokens, output_tokens)
+        if reservation.closed:
+            return self.observe_headers(reservation.provider, reservation.model, headers, now=now)
+        reservation.closed = True
+        observations, ceilings = self._follow(reservation.provider, reservation.model, headers, now)
+        self._backend.settle(reservation._key, _corrections(reservation, input_tokens, output_tokens), ceilings)
+        return observations
 
     def release(self, reservation: Reservation) -> bool:
         """The call never reached the provider: refund the request and every token."""
@@ -190,18 +203,24 @@ class RateLimiter:
         then pace what follows. ``now``: reference time when the response has no
         ``date`` header (default: this host's clock). Returns what was parsed.
         """
+        observations, ceilings = self._follow(provider, model, headers, now)
+        self._backend.lower_to(self._key(provider, model), ceilings)
+        return observations
+
+    def _follow(self, provider: str, model: str, headers: Mapping[str, str], now: dt.datetime | None,
+                ) -> tuple[dict[Dimension, Observation], list[Charge]]:
+        """Parse, learn, cool down (see ``observe_headers``); returns what was parsed and
+        the ceilings to lower the buckets to."""
         observations = parse_rate_limit_headers(headers, now or dt.datetime.now(dt.UTC))
         if not observations:  # nothing advertised: no round trip to the backend
-            return observations
+            return observations, []
         key, configured = self._configured_for(provider, model)
         advertised = _advertised_limits(observations)
         if advertised:
-            self._backend.learn(key, advertised, self._learned_ttl_s)
-            self._remember_learned(key, advertised)
+            self._learn(key, advertised)
         specs = {s.dimension: s for s in self._specs_for(provider, model)}
         ceilings = [Charge(specs[d], o.remaining) for d, o in observations.items()
                     if d in specs and o.remaining is not None]
-        self._backend.lower_to(key, ceilings)
         cooldowns = []
         for d, o in observations.items():
             if o.remaining == 0 and o.reset_s:
@@ -209,7 +228,19 @@ class RateLimiter:
                 cooldowns.append(min(o.reset_s, 60.0 / per_minute) if per_minute else o.reset_s)
         if cooldowns:
             self._backend.cooldown(key, max(cooldowns))
-        return observations
+        return observations, ceilings
+
+    def _learn(self, key: BucketKey, advertised: Mapping[Dimension, int]) -> None:
+        """Record advertised limits for every worker. The same limits this process wrote
+        less than a tenth of ``learned_ttl_s`` ago are not written again: every response
+        carries them, and one write in that time keeps them from being forgotten."""
+        now = self._clock()
+        written = self._learn_written.get(key)
+        if written is not None and written[1] == advertised and now - written[0] < self._learned_ttl_s / 10:
+            return
+        self._backend.learn(key, advertised, self._learned_ttl_s)
+        self._learn_written[key] = (now, dict(advertised))
+        self._remember_learned(key, advertised)
 
     def _key(self, provider: str, model: str) -> BucketKey:
         return self._configured_for(provider, model)[0]
@@ -254,6 +285,13 @@ class RateLimiter:
         specs = bucket_specs(Limits.of({**learned, **configured}), self._limits.policy)
         self._specs[provider, model] = (learned, specs)
         return specs
+
+
+def _corrections(reservation: Reservation, input_tokens: int, output_tokens: int) -> list[Charge]:
+    """What to give back (negative: charge more) so that the reservation matches the usage."""
+    actual = charges_for([c.spec for c in reservation._charges], input_tokens, output_tokens)
+    return [Charge(r.spec, r.amount - a.amount) for r, a in zip(reservation._charges, actual, strict=True)
+            if r.amount != a.amount]
 
 
 def _advertised_limits(observations: Mapping[Dimension, Observation]) -> dict[Dimension, int]:

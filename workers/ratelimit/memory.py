@@ -51,6 +51,10 @@ class MemoryBackend:
             for c in ceilings:
                 state[c.spec.dimension] = bucket.lower_to(c.spec, state.get(c.spec.dimension, now), now, c.amount)
 
+    def settle(self, key: BucketKey, corrections: Sequence[Charge], ceilings: Sequence[Charge]) -> None:
+        self.give_back(key, corrections)
+        self.lower_to(key, ceilings)
+
     def cooldown(self, key: BucketKey, seconds: float) -> None:
         with self._lock:
             until = self._clock() + seconds

@@ -57,6 +57,7 @@ class RedisBackend:
         self._reserve = client.register_script(_script("reserve"))
         self._give_back = client.register_script(_script("give_back"))
         self._lower_to = client.register_script(_script("lower_to"))
+        self._settle = client.register_script(_script("settle"))
         self._cooldown = client.register_script(resources.files(__package__).joinpath("cooldown.lua").read_text())
 
     def _base(self, key: BucketKey) -> str:
@@ -82,6 +83,14 @@ class RedisBackend:
     def lower_to(self, key: BucketKey, ceilings: Sequence[Charge]) -> None:
         if ceilings:
             self._lower_to(keys=[self._keys(key)[0]], args=_argv(ceilings))
+
+    def settle(self, key: BucketKey, corrections: Sequence[Charge], ceilings: Sequence[Charge]) -> None:
+        if corrections and ceilings:
+            given = _argv(corrections)
+            self._settle(keys=[self._keys(key)[0]], args=[len(given), *given, *_argv(ceilings)])
+        else:
+            self.give_back(key, corrections)
+            self.lower_to(key, ceilings)
 
     def cooldown(self, key: BucketKey, seconds: float) -> None:
         ms = int(seconds * 1000 + 0.999)  # round up: never end a cooldown early

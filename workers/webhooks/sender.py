@@ -73,6 +73,7 @@ def post(url: str, secret: str, msg_id: str, body: str, *, allowed_hosts: list[s
         client: requests.Session | Any = session or requests
         if address is not None:
             client = requests.Session()
+            client.trust_env = False  # as the shared session (workers/runtime.py)
             client.mount(url.split("://", 1)[0] + "://", PinnedAddressAdapter(host, address))
             headers["host"] = urlsplit(url).netloc.rsplit("@", 1)[-1]
         # Redirects are not followed: a 3xx could point at a private address.

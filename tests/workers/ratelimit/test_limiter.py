@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from promptq.workers.ratelimit import CapacityWait, RateLimiter, load_limits
+from promptq.workers.ratelimit.table import LimitTable
 
 from .conftest import MODEL
 
@@ -345,3 +346,63 @@ def test_capacity_wait_survives_pickling_for_celery() -> None:
 
     wait = pickle.loads(pickle.dumps(CapacityWait(1.5, "requests")))
     assert (wait.wait_s, wait.reason, str(wait)) == (1.5, "requests", "rate limited (requests): retry in 1.500 s")
+
+
+def test_settle_with_headers_refunds_the_estimate_then_lowers_to_what_the_provider_says(
+        make_limiter: MakeLimiter) -> None:
+    limiter = make_limiter(policy=EXACT_2S, requests_per_minute=60, output_tokens_per_minute=600)
+    # 2 requests and 20 output tokens of burst; the estimate takes all 20 tokens
+    reservation = reserve(limiter, output_tokens=20)
+    limiter.settle_with_headers(reservation, input_tokens=0, output_tokens=5, headers={
+        "anthropic-ratelimit-requests-limit": "60", "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": "2026-11-28T12:00:01Z"}, now=NOW)
+    assert reservation.closed
+    wait = wait_of(limiter, output_tokens=15)  # 15 tokens are back, the provider has no request left
+    assert wait.reason in ("requests", "cooldown")
+    assert not limiter.settle(reservation, input_tokens=0, output_tokens=0)  # already settled
+
+
+def test_settle_with_headers_equals_settle_then_observe_headers(backend_factory: Callable[[], Any]) -> None:
+    headers = {"anthropic-ratelimit-output-tokens-limit": "600",
+               "anthropic-ratelimit-output-tokens-remaining": "12",
+               "anthropic-ratelimit-output-tokens-reset": "2026-11-28T12:00:01Z"}
+
+    def limiter_for(model: str) -> RateLimiter:  # 10 output tokens/s, 20 of burst, on model only
+        return RateLimiter(backend_factory(), LimitTable.from_dict({
+            "policy": EXACT_2S, "limits": [{"provider": "anthropic", "models": [model],
+                                            "output_tokens_per_minute": 600}]}))
+
+    one, two = limiter_for("model-a"), limiter_for("model-b")
+    r1 = one.reserve("anthropic", "model-a", input_tokens=0, output_tokens=20)
+    one.settle_with_headers(r1, input_tokens=0, output_tokens=2, headers=headers, now=NOW)
+    r2 = two.reserve("anthropic", "model-b", input_tokens=0, output_tokens=20)
+    two.settle(r2, input_tokens=0, output_tokens=2)
+    two.observe_headers("anthropic", "model-b", headers, now=NOW)
+    for limiter, model in ((one, "model-a"), (two, "model-b")):
+        limiter.reserve("anthropic", model, input_tokens=0, output_tokens=12)  # lowered to 12
+        with pytest.raises(CapacityWait) as refused:
+            limiter.reserve("anthropic", model, input_tokens=0, output_tokens=1)
+        assert refused.value.reason == "output_tokens"
+
+
+def test_the_same_advertised_limits_are_not_rewritten_within_a_tenth_of_their_ttl(
+        make_unconfigured: MakeLimiter) -> None:
+    limiter = make_unconfigured(EXACT_2S, learned_ttl_s=2.0, learned_refresh_s=0.0)
+    limiter.observe_headers(*MODEL, ADVERTISES_120_RPM, now=NOW)
+    backend = limiter._backend
+    key = limiter._key(*MODEL)
+    assert backend.learned(key)
+    forget(backend, key)  # behind the limiter's back
+    limiter.observe_headers(*MODEL, ADVERTISES_120_RPM, now=NOW)
+    assert not backend.learned(key)  # written 0 s ago: not again
+    time.sleep(0.25)  # > ttl / 10
+    limiter.observe_headers(*MODEL, ADVERTISES_120_RPM, now=NOW)
+    assert backend.learned(key)
+
+
+def forget(backend: Any, key: Any) -> None:
+    """Drop a bucket's learned limits from either backend."""
+    if hasattr(backend, "_client"):
+        backend._client.delete(f"{backend._base(key)}:learned")
+    else:
+        backend._learned.pop(key, None)
