@@ -5,11 +5,14 @@ Values derive from promptq's typed Settings (PROMPTQ_* environment variables).
 
 from kombu import Queue
 
+from promptq.broker import TRANSPORT
 from promptq.settings import get_settings
 
 _settings = get_settings()
 
 broker_url = _settings.redis_url
+# kombu's Redis transport, reusing one Redis client per channel (see promptq/broker.py).
+broker_transport = TRANSPORT
 # Results live in the job store; Celery's result backend would only duplicate them.
 task_ignore_result = True
 result_backend = None
