@@ -118,7 +118,9 @@ class Job(SQLModel, table=True):
 
 
 class JobRow:
-    """A job as one statement returned it: Job's attributes, read-only.
+    """A job as one statement returned it: Job's attributes, read-only, for the columns
+    the statement returned (store/jobs.py: RUN_COLUMNS, PUBLIC_COLUMNS); any other
+    raises AttributeError.
 
     Building an ORM `Job` from a row costs ~0.2 ms of CPU (attribute instrumentation),
     more than the statement that returned it; the hot path reads the row directly.
