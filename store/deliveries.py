@@ -3,19 +3,55 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from promptq.store.models import Job, JobRow, WebhookDelivery, new_id, utcnow
+from promptq.store.models import Job, JobRow, WebhookAttempt, WebhookDelivery, new_id, utcnow
 from promptq.store.public import JobPublic
 from promptq.store.status import DeliveryStatus
 
-_INSERT = insert(WebhookDelivery.__table__)  # built once: see store/jobs.py
+_DELIVERIES = WebhookDelivery.__table__
+_INSERT = insert(_DELIVERIES)  # built once: see store/jobs.py
+_INSERT_ATTEMPT = insert(WebhookAttempt.__table__)
+_RECORD = update(_DELIVERIES).where(_DELIVERIES.c.id == bindparam("p_id")).values(
+    attempts=bindparam("p_attempts"), status=bindparam("p_status", type_=_DELIVERIES.c.status.type),
+    delivered_at=bindparam("p_delivered_at", type_=_DELIVERIES.c.delivered_at.type),
+    next_attempt_at=bindparam("p_next_attempt_at", type_=_DELIVERIES.c.next_attempt_at.type),
+    dispatched_at=None, lease_until=None)
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One POST of a delivery and the state it leaves the delivery in."""
+
+    delivery_id: str
+    attempt: int  # 1 for the first
+    at: datetime
+    status_code: int | None
+    error: str | None
+    latency_ms: int
+    status: DeliveryStatus
+    next_attempt_at: datetime | None  # a retry parked until then (PENDING only)
+
+
+def record_attempts(engine: Engine, records: Sequence[AttemptRecord]) -> None:
+    """The attempts' rows and their deliveries' new state, all in one transaction."""
+    if not records:
+        return
+    with engine.begin() as conn:
+        conn.execute(_INSERT_ATTEMPT, [
+            {"delivery_id": r.delivery_id, "attempt": r.attempt, "created_at": r.at,
+             "status_code": r.status_code, "error": r.error, "latency_ms": r.latency_ms} for r in records])
+        conn.execute(_RECORD, [
+            {"p_id": r.delivery_id, "p_attempts": r.attempt, "p_status": r.status,
+             "p_delivered_at": r.at if r.status is DeliveryStatus.DELIVERED else None,
+             "p_next_attempt_at": r.next_attempt_at} for r in records])
 
 
 def event_body(event_type: str, data: dict[str, Any]) -> str:

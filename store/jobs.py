@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from promptq.store import deliveries
+from promptq.store.engine import autocommit
 from promptq.store.models import Job, JobRow, LedgerEntry, utcnow
 from promptq.store.status import TERMINAL, JobStatus
 
@@ -95,7 +96,7 @@ def claim(engine: Engine, job_id: str, lease_s: float) -> Claim | None:
     """queued → running, if the job is queued and due. None: someone else's, finished, or early."""
     now = utcnow()
     token = uuid.uuid4().hex
-    with engine.begin() as conn:
+    with autocommit(engine).connect() as conn:
         row = conn.execute(_CLAIM, {"p_job_id": job_id, "p_due_by": now + CLOCK_TOLERANCE, "p_token": token,
                                     "p_lease_until": now + timedelta(seconds=lease_s), "p_now": now},
                            ).mappings().first()

@@ -33,6 +33,9 @@ def _fresh_runtime_after_fork(**_: object) -> None:
 
 @worker_shutdown.connect
 def _stop_relay(**_: object) -> None:
+    from promptq.workers import runtime
     from promptq.workers.relay import stop_relay_thread
 
     stop_relay_thread()
+    if runtime.current() is not None:  # write the delivered webhook attempts still pending
+        runtime.current().delivered_log.stop()

@@ -15,6 +15,7 @@ from promptq.workers.leases import LeaseKeeper
 from promptq.workers.llm.client import LLMClient
 from promptq.workers.policy import RetryPolicy
 from promptq.workers.ratelimit import RateLimiter, RedisBackend, load_limits
+from promptq.workers.webhooks.records import DeliveredLog
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Runtime:
     policy: RetryPolicy
     limiter: RateLimiter
     http: requests.Session  # webhook deliveries: pooled connections, thread-safe for posts
+    delivered_log: DeliveredLog  # successful webhook attempts, written in batches
 
 
 _runtime: Runtime | None = None
@@ -39,6 +41,11 @@ def get_runtime() -> Runtime:
         with _lock:
             if _runtime is None:
                 _runtime = build_runtime(get_settings())
+    return _runtime
+
+
+def current() -> Runtime | None:
+    """This process's runtime, if it built one."""
     return _runtime
 
 
@@ -65,6 +72,7 @@ def build_runtime(settings: Settings) -> Runtime:
         leases=LeaseKeeper(engine, settings.job_lease_s),
         policy=RetryPolicy(max_attempts=settings.max_attempts),
         http=http,
+        delivered_log=DeliveredLog(engine),
     )
 
 

@@ -249,9 +249,14 @@ def test_failing_receiver_gets_retries_with_the_same_webhook_id(stack, sim):
     hits = wait_until(lambda: (h := stack.receiver.for_object(job["id"])) and len(h) >= 3 and h,
                       timeout_s=60, what="three delivery attempts")
     assert len({h.headers["webhook-id"] for h in hits}) == 1
-    with Session(stack.engine) as s:
-        attempts = list(s.exec(select(WebhookAttempt).where(
-            WebhookAttempt.delivery_id == hits[0].headers["webhook-id"]).order_by(WebhookAttempt.attempt)))
+
+    def recorded() -> list[WebhookAttempt]:  # a delivered attempt is written within ~0.2 s
+        with Session(stack.engine) as s:
+            rows = list(s.exec(select(WebhookAttempt).where(
+                WebhookAttempt.delivery_id == hits[0].headers["webhook-id"]).order_by(WebhookAttempt.attempt)))
+        return rows if len(rows) >= 3 else []
+
+    attempts = wait_until(recorded, timeout_s=5, what="three recorded attempts")
     assert [a.status_code for a in attempts] == [500, 500, 204]
 
 

@@ -8,15 +8,17 @@ from datetime import timedelta
 from time import monotonic
 
 import requests
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.engine import Engine
 
 from promptq.dispatch import publish_delivery
-from promptq.store.deliveries import NewDelivery, mark_dispatched
-from promptq.store.models import Tenant, WebhookAttempt, WebhookDelivery, utcnow
+from promptq.store.deliveries import AttemptRecord, NewDelivery, mark_dispatched, record_attempts
+from promptq.store.engine import autocommit
+from promptq.store.models import Tenant, WebhookDelivery, utcnow
 from promptq.store.status import DeliveryStatus
 from promptq.workers.runtime import Runtime
 from promptq.workers.webhooks import schedule
+from promptq.workers.webhooks.records import DeliveredLog
 from promptq.workers.webhooks.sender import post
 
 
@@ -27,7 +29,6 @@ class AttemptOutcome:
 
 
 DELIVERIES = WebhookDelivery.__table__
-ATTEMPTS = WebhookAttempt.__table__
 SECRET_CACHE_S = 60.0  # a rotated secret is used within a minute
 _secrets: dict[str, tuple[float, str]] = {}
 
@@ -51,19 +52,13 @@ _TAKE = (
     .values(attempts=DELIVERIES.c.attempts + 1, lease_until=bindparam("p_lease_until"))
     .returning(DELIVERIES.c.tenant_id, DELIVERIES.c.url, DELIVERIES.c.payload, DELIVERIES.c.attempts)
 )
-_RECORD_ATTEMPT = insert(ATTEMPTS)
-_RECORD = update(DELIVERIES).where(DELIVERIES.c.id == bindparam("p_id")).values(
-    attempts=bindparam("p_attempts"), status=bindparam("p_status", type_=DELIVERIES.c.status.type),
-    delivered_at=bindparam("p_delivered_at", type_=DELIVERIES.c.delivered_at.type),
-    next_attempt_at=bindparam("p_next_attempt_at", type_=DELIVERIES.c.next_attempt_at.type),
-    dispatched_at=None, lease_until=None)
-
-
 def attempt(engine: Engine, delivery_id: str, *, allowed_hosts: list[str], timeout_s: float,
-            session: requests.Session | None = None) -> AttemptOutcome:
-    """Make the next attempt of a pending delivery, record it, and say when to retry."""
+            session: requests.Session | None = None, delivered_log: DeliveredLog | None = None,
+            ) -> AttemptOutcome:
+    """Make the next attempt of a pending delivery, record it, and say when to retry.
+    `delivered_log`: where a successful attempt is recorded (None: at once)."""
     now = utcnow()
-    with engine.begin() as conn:
+    with autocommit(engine).connect() as conn:
         # Take the delivery for the time one attempt may last: a duplicate message
         # finds it taken and makes no concurrent POST.
         row = conn.execute(_TAKE, {"p_id": delivery_id, "p_now": now,
@@ -72,20 +67,23 @@ def attempt(engine: Engine, delivery_id: str, *, allowed_hosts: list[str], timeo
         return AttemptOutcome(False, None)
     tenant_id, url, payload, number = row
     return _post_and_record(engine, NewDelivery(delivery_id, tenant_id, url, payload), number,
-                            allowed_hosts=allowed_hosts, timeout_s=timeout_s, session=session)
+                            allowed_hosts=allowed_hosts, timeout_s=timeout_s, session=session,
+                            delivered_log=delivered_log)
 
 
 def first_attempt(engine: Engine, delivery: NewDelivery, *, allowed_hosts: list[str], timeout_s: float,
-                  session: requests.Session | None = None) -> AttemptOutcome:
+                  session: requests.Session | None = None, delivered_log: DeliveredLog | None = None,
+                  ) -> AttemptOutcome:
     """The first attempt of a delivery this process stored a moment ago. Nothing else
     sends it meanwhile (no message carries it; the relay waits `relay_stale_s`, far
     longer than `timeout_s`), so it is not taken first: one statement fewer."""
     return _post_and_record(engine, delivery, 1, allowed_hosts=allowed_hosts, timeout_s=timeout_s,
-                            session=session)
+                            session=session, delivered_log=delivered_log)
 
 
 def _post_and_record(engine: Engine, delivery: NewDelivery, number: int, *, allowed_hosts: list[str],
-                     timeout_s: float, session: requests.Session | None) -> AttemptOutcome:
+                     timeout_s: float, session: requests.Session | None,
+                     delivered_log: DeliveredLog | None) -> AttemptOutcome:
     secret = _secret(engine, delivery.tenant_id)
     if secret is None:
         return AttemptOutcome(False, None)
@@ -93,17 +91,16 @@ def _post_and_record(engine: Engine, delivery: NewDelivery, number: int, *, allo
                   timeout_s=timeout_s, session=session)
     wait = None if result.delivered else schedule.next_wait_s(number, random.random())
     now = utcnow()
-    status = (DeliveryStatus.DELIVERED if result.delivered
-              else DeliveryStatus.FAILED if wait is None else DeliveryStatus.PENDING)
-    with engine.begin() as conn:
-        conn.execute(_RECORD_ATTEMPT, {"delivery_id": delivery.id, "attempt": number, "created_at": now,
-                                       "status_code": result.status_code, "error": result.error,
-                                       "latency_ms": result.latency_ms})
-        conn.execute(_RECORD, {
-            "p_id": delivery.id, "p_attempts": number, "p_status": status,
-            "p_delivered_at": now if result.delivered else None,
-            # a retry is parked until then; schedule_retry publishes a short one at once
-            "p_next_attempt_at": now + timedelta(seconds=wait) if wait is not None else None})
+    record = AttemptRecord(
+        delivery.id, number, now, result.status_code, result.error, result.latency_ms,
+        status=(DeliveryStatus.DELIVERED if result.delivered
+                else DeliveryStatus.FAILED if wait is None else DeliveryStatus.PENDING),
+        # a retry is parked until then; schedule_retry publishes a short one at once
+        next_attempt_at=now + timedelta(seconds=wait) if wait is not None else None)
+    if result.delivered and delivered_log is not None:
+        delivered_log.add(record)
+    else:
+        record_attempts(engine, [record])
     return AttemptOutcome(result.delivered, wait)
 
 
@@ -122,5 +119,6 @@ def deliver_now_or_queue(rt: Runtime, delivery: NewDelivery) -> None:
         publish_delivery(settings.redis_url, delivery.id)
         return
     outcome = first_attempt(rt.engine, delivery, allowed_hosts=settings.webhook_allowed_hosts,
-                            timeout_s=settings.webhook_inline_timeout_s, session=rt.http)
+                            timeout_s=settings.webhook_inline_timeout_s, session=rt.http,
+                            delivered_log=rt.delivered_log)
     schedule_retry(rt, delivery.id, outcome)
