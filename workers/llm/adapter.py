@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import httpx2
+
 from promptq.workers.llm.types import CallRequest, CallResponse, OnDelta, Provider
 
 
@@ -20,6 +22,13 @@ class Adapter(Protocol):
         """The provider's own count of the request's input tokens, or None where the
         provider offers no counting endpoint. Raises ProviderFailure."""
         ...
+
+
+def pool_limits(connections: int) -> httpx2.Limits:
+    """Connection pool limits for `connections` calls in flight. The SDKs keep at most
+    100 connections alive: with more calls in flight, every call beyond that opened a
+    new connection and closed it afterwards (a TCP, or TLS, handshake per call)."""
+    return httpx2.Limits(max_connections=max(1000, connections), max_keepalive_connections=connections)
 
 
 def provider_schema(schema: dict[str, Any]) -> dict[str, Any]:

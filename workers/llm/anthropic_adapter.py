@@ -9,7 +9,7 @@ import anthropic
 import httpx2
 
 from promptq.prompts.registry import OutputMode
-from promptq.workers.llm.adapter import provider_schema, rate_headers
+from promptq.workers.llm.adapter import pool_limits, provider_schema, rate_headers
 from promptq.workers.llm.errors import FailureKind, ProviderFailure, from_exception
 from promptq.workers.llm.types import CallRequest, CallResponse, OnDelta, Provider, StopKind, Usage
 
@@ -27,11 +27,12 @@ class AnthropicAdapter:
     provider = Provider.ANTHROPIC
 
     def __init__(self, *, api_key: str, base_url: str | None, timeout_s: float,
-                 connect_timeout_s: float) -> None:
+                 connect_timeout_s: float, connections: int = 100) -> None:
         # Retries belong to the queue, where they are visible, bounded and billed.
         self._client = anthropic.Anthropic(
             api_key=api_key, base_url=base_url, max_retries=0,
             timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
+            http_client=anthropic.DefaultHttpxClient(limits=pool_limits(connections)),
         )
 
     @staticmethod

@@ -12,7 +12,7 @@ import httpx2
 import openai
 
 from promptq.prompts.registry import OutputMode
-from promptq.workers.llm.adapter import provider_schema, rate_headers
+from promptq.workers.llm.adapter import pool_limits, provider_schema, rate_headers
 from promptq.workers.llm.errors import FailureKind, ProviderFailure, from_exception
 from promptq.workers.llm.types import CallRequest, CallResponse, OnDelta, Provider, StopKind, Usage
 
@@ -38,10 +38,11 @@ class OpenAIAdapter:
     provider = Provider.OPENAI
 
     def __init__(self, *, api_key: str, base_url: str | None, timeout_s: float,
-                 connect_timeout_s: float) -> None:
+                 connect_timeout_s: float, connections: int = 100) -> None:
         self._client = openai.OpenAI(
             api_key=api_key, base_url=base_url, max_retries=0,
             timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
+            http_client=openai.DefaultHttpxClient(limits=pool_limits(connections)),
         )
 
     def count_tokens(self, req: CallRequest) -> int | None:
