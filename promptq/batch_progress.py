@@ -29,8 +29,6 @@ def start(redis_url: str, prefix: str, batch_id: str, total: int) -> None:
     _client(redis_url).set(keys.batch_open(prefix, batch_id), total, ex=TTL_S)
 
 
-def count_finished(pipe: redis.client.Pipeline, prefix: str, batch_id: str) -> int:
-    """Queue the countdown on `pipe`; returns the index of its result in the pipeline's
-    results: the jobs still open, 0 or less when this one may have been the last."""
-    pipe.decr(keys.batch_open(prefix, batch_id))
-    return len(pipe) - 1
+def count_finished(client: redis.Redis, prefix: str, batch_id: str) -> bool:
+    """One more job of the batch finished. True: it may have been the last (ask the store)."""
+    return int(client.decr(keys.batch_open(prefix, batch_id))) <= 0

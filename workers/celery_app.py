@@ -37,5 +37,7 @@ def _stop_relay(**_: object) -> None:
     from promptq.workers.relay import stop_relay_thread
 
     stop_relay_thread()
-    if runtime.current() is not None:  # write the delivered webhook attempts still pending
-        runtime.current().delivered_log.stop()
+    rt = runtime.current()
+    if rt is not None:  # write what is still queued: delivered webhook attempts, live events
+        rt.delivered_log.stop()
+        rt.events.close()

@@ -18,7 +18,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from promptq import batch_progress, dispatch, events, metrics
+from promptq import batch_progress, dispatch
 from promptq.prompts.registry import OutputMode, Task, get_task
 from promptq.store import batches, jobs
 from promptq.store.models import LedgerEntry, utcnow
@@ -74,22 +74,11 @@ class _State:
 class JobRunner:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        # Counters of this run, sent with its last status event (one round trip fewer per call).
-        self._counters: list[tuple[str, dict[str, str]]] = []
 
     def run(self, job_id: str) -> Outcome:
         claim = jobs.claim(self.rt.engine, job_id, self.rt.settings.job_lease_s)
         if claim is None:
             return Outcome(skipped=True)
-        try:
-            return self._run_claimed(job_id, claim)
-        finally:
-            if self._counters:  # the run ended without a status event (claim lost, store away)
-                counters, self._counters = self._counters, []
-                self._redis_best_effort(lambda pipe: [metrics.incr(pipe, self.rt.settings.redis_prefix, n, **lb)
-                                                      for n, lb in counters])
-
-    def _run_claimed(self, job_id: str, claim: jobs.Claim) -> Outcome:
         with self.rt.leases.hold(claim.token):
             self._event(job_id, "status", {"status": JobStatus.RUNNING})
             try:
@@ -133,8 +122,12 @@ class JobRunner:
                     jobs.record_attempt(self.rt.engine, claim, entry)
                     state.messages, state.repairs = (), 0  # on to the next piece
                     continue
-                result = merge_outputs(state.partials) if len(state.partials) > 1 else attempt.output
-                problems = structured.validation_errors(task.validator(), result)
+                result = attempt.output
+                # a single piece was validated as it arrived; a merge of pieces is checked whole
+                problems = []
+                if len(state.partials) > 1:
+                    result = merge_outputs(state.partials)
+                    problems = structured.validation_errors(task.validator(), result)
                 if problems:
                     return self._finish(claim, state, JobStatus.NEEDS_REVIEW, model=model, entry=entry, error=(
                         FailureKind.INVALID_OUTPUT, "merged extraction is invalid: " + "; ".join(problems[:5])))
@@ -346,44 +339,29 @@ class JobRunner:
         return Outcome(status=status)
 
     def _count(self, name: str, **labels: str) -> None:
-        self._count_many([(name, labels)])
+        self.rt.events.count(name, labels)
 
     def _count_many(self, counters: list[tuple[str, dict[str, str]]]) -> None:
-        self._counters.extend(counters)
+        for name, labels in counters:
+            self.rt.events.count(name, labels)
 
     def _event(self, job_id: str, event: str, data: dict[str, Any]) -> None:
-        self._redis_best_effort(lambda pipe: events.publish(pipe, self.rt.settings.redis_prefix,
-                                                            job_id, event, data))
+        self.rt.events.event(job_id, event, data)
 
     def _signal(self, job_id: str, status: dict[str, Any], counter: tuple[str, dict[str, str]], *,
                 finished_in_batch: str | None = None) -> bool:
-        """A status event, the run's counters and (for a job of a batch that just finished)
-        the batch's countdown in one Redis round trip. True: the batch may be done (the
-        countdown reached zero, or Redis could not say)."""
-        prefix = self.rt.settings.redis_prefix
-        countdown: list[int] = []
-        counters, self._counters = [*self._counters, counter], []
-
-        def write(pipe: Any) -> None:
-            events.publish(pipe, prefix, job_id, "status", status)
-            for name, labels in counters:
-                metrics.incr(pipe, prefix, name, **labels)
-            if finished_in_batch:
-                countdown.append(batch_progress.count_finished(pipe, prefix, finished_in_batch))
-
-        results = self._redis_best_effort(write)
-        return results is None or (bool(countdown) and int(results[countdown[0]]) <= 0)
-
-    def _redis_best_effort(self, write: Callable[[Any], Any]) -> list[Any] | None:
-        """The pipeline's results; None when Redis failed. Live events, counters and
-        hints are best effort: the store holds the truth."""
+        """A status event and a counter (queued: they are written by the event writer)
+        and, for a job of a batch that just finished, the batch's countdown. True: the
+        batch may be done (the countdown reached zero, or Redis could not say)."""
+        self._event(job_id, "status", status)
+        self._count(counter[0], **counter[1])
+        if not finished_in_batch:
+            return False
         try:
-            pipe = self.rt.redis.pipeline(transaction=False)
-            write(pipe)
-            return pipe.execute()
+            return batch_progress.count_finished(self.rt.redis, self.rt.settings.redis_prefix, finished_in_batch)
         except RedisError:
-            log.warning("could not publish events or counters", exc_info=True)
-            return None
+            log.warning("could not count down batch %s; asking the store", finished_in_batch, exc_info=True)
+            return True
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from promptq.settings import Settings, get_settings
 from promptq.store.engine import engine_for
+from promptq.workers.event_writer import EventWriter
 from promptq.workers.leases import LeaseKeeper
 from promptq.workers.llm.client import LLMClient
 from promptq.workers.policy import RetryPolicy
@@ -29,6 +30,7 @@ class Runtime:
     limiter: RateLimiter
     http: requests.Session  # webhook deliveries: pooled connections, thread-safe for posts
     delivered_log: DeliveredLog  # successful webhook attempts, written in batches
+    events: EventWriter  # live job events and counters, written in order by one thread
 
 
 _runtime: Runtime | None = None
@@ -73,6 +75,7 @@ def build_runtime(settings: Settings) -> Runtime:
         policy=RetryPolicy(max_attempts=settings.max_attempts),
         http=http,
         delivered_log=DeliveredLog(engine),
+        events=EventWriter(client, settings.redis_prefix),
     )
 
 

@@ -117,6 +117,12 @@ async def job_events(job_id: str, request: Request, tenant: TenantDep) -> EventS
         while not await request.is_disconnected():
             entries = await redis.xread({key: last_id}, block=15_000, count=100)
             if not entries:
+                # Events are best effort: a job may have finished without its last one
+                # (a worker died before writing it, Redis lost it). The store says.
+                current = await run_in_threadpool(load)
+                if current is not None and current.status.is_terminal:
+                    yield {"event": "job", "data": JobPublic.of(current).model_dump_json()}
+                    return
                 yield {"event": "ping", "data": "{}"}
                 continue
             for _, items in entries:

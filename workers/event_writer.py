@@ -1,0 +1,71 @@
+"""Live job events and counters, written to Redis in order by one thread per process.
+
+Both are best effort (the store holds the truth), so no job thread waits for them:
+it queues them and goes on. The writer takes whatever is queued, up to `MAX_BATCH`,
+and sends it in one pipeline; under load that is one round trip for many jobs, at
+rest one per event. One queue and one thread keep each job's events in the order
+they were queued (SSE readers rely on it). What is queued when the process dies is
+lost, as an event lost with Redis would be.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+
+from promptq import events, metrics
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 500
+_STOP = object()
+
+
+class EventWriter:
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="promptq-events", daemon=True)
+        self._thread.start()
+
+    def event(self, job_id: str, event: str, data: dict[str, Any]) -> None:
+        """Append `event` to the job's stream (promptq/events.py)."""
+        self._queue.put((events.publish, (self._prefix, job_id, event, data)))
+
+    def count(self, name: str, labels: Mapping[str, str]) -> None:
+        """Add one to a counter (promptq/metrics.py)."""
+        self._queue.put((metrics.incr, (self._prefix, name), dict(labels)))
+
+    def _loop(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while len(items) < MAX_BATCH:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(item is _STOP for item in items)
+            self._write([item for item in items if item is not _STOP])
+            if stop:
+                return
+
+    def _write(self, items: list[Any]) -> None:
+        if not items:
+            return
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for write, args, *kwargs in items:
+                write(pipe, *args, **(kwargs[0] if kwargs else {}))
+            pipe.execute()
+        except redis.RedisError:
+            log.warning("could not write %d live events or counters", len(items), exc_info=True)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Write what is queued, then stop the thread."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout=timeout_s)
