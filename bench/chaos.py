@@ -10,7 +10,7 @@ Figures: every job terminal, share succeeded, webhook duplicates and conflicts (
 the receiver, grouped by job id), provider requests (sim `/_sim/stats`) vs ledger
 rows, fallbacks, and the wall time.
 
-    /tmp/probe/bin/python -c "from bench import chaos; print(chaos.run(quick=True))"
+    .venv/bin/python -c "from bench import chaos; print(chaos.run(quick=True))"
 """
 
 from __future__ import annotations

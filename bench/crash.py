@@ -13,7 +13,7 @@ without a terminal webhook (lost), jobs with > 1 distinct terminal type or any
 duplicate webhook delivery, and the recovery time: from the SIGKILL until the last job
 that was running at that moment is terminal.
 
-    /tmp/probe/bin/python -c "from bench import crash; print(crash.run(quick=True))"
+    .venv/bin/python -c "from bench import crash; print(crash.run(quick=True))"
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Figures, per mode: achieved requests/minute at the provider in steady state (fro
 of open jobs falls below 50) over the limit (300), and the share
 of requests the provider answered 429 (`rate_limited_by_buckets` / `requests`, whole run).
 
-    /tmp/probe/bin/python -c "from bench import ratelimit; print(ratelimit.run(quick=True))"
+    .venv/bin/python -c "from bench import ratelimit; print(ratelimit.run(quick=True))"
 """
 
 from __future__ import annotations

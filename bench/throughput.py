@@ -17,9 +17,10 @@ straight to its queue.
   (`responded_at` → `finished_at`), in ms; the baseline's from its task's own start/end.
 
 Runs alternate promptq/baseline (and which goes first) so drift in machine load hits both.
-Full: 1,500 jobs at 0 s and 2,000 at 1 s, 3 runs each (at ~35 jobs/s a promptq run lasts
-40–60 s: steady state; the baseline's 5–11 s); quick: 300 and 400, one run. A missed
-target gets one more promptq run, under py-spy, for its note.
+Full: 3,000 jobs at 0 s and 2,000 at 1 s, 3 runs each (a promptq run lasts 10–20 s; the
+baseline's 6–7 s); quick: 1,000 and 1,000, one run (with fewer jobs at 1 s the baseline's
+400 threads are still filling when the run ends, which flatters promptq). A missed target
+gets one more promptq run, under py-spy, for its note.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def _profile(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, latenc
 
 def run(quick: bool) -> list[Row]:
     runs = 1 if quick else 3
-    sizes = {0.0: 300, 1.0: 400} if quick else {0.0: 1500, 1.0: 2000}
+    sizes = {0.0: 1000, 1.0: 1000} if quick else {0.0: 3000, 1.0: 2000}
     rows: list[Row] = []
     sim = h.Sim("throughput-sim")
     hooks = h.WebhookReceiver()
