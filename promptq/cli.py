@@ -26,8 +26,18 @@ API_KEY_ENV = "PROMPTQ_API_KEY"
 QUEUES = "interactive,batch,webhooks"
 
 
+# Loggers that write a line per request or per task at INFO: the SDKs' HTTP client
+# ("HTTP Request: POST …" for every provider call) and Celery's "received"/"succeeded
+# in" lines. The ledger and the store record all of it; at hundreds of jobs/s the lines
+# cost CPU. `--loglevel DEBUG` shows them.
+CHATTY_LOGGERS = ("httpx2", "httpx", "httpcore2", "celery.app.trace", "celery.worker.strategy")
+
+
 def _logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if logging.getLevelName(level.upper()) != logging.DEBUG:
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @app.command()
@@ -51,11 +61,6 @@ def worker(concurrency: Annotated[int | None, typer.Option(
     from promptq.workers.celery_app import app as celery_app
 
     _logging(loglevel)
-    if logging.getLevelName(loglevel.upper()) == logging.INFO:
-        # Celery's two lines per task ("received", "succeeded in") cost CPU at hundreds of
-        # jobs/s and repeat what the store records; --loglevel DEBUG shows them.
-        for name in ("celery.app.trace", "celery.worker.strategy"):
-            logging.getLogger(name).setLevel(logging.WARNING)
     n = concurrency or get_settings().worker_concurrency
     argv = ["worker", f"--pool={pool}", f"--concurrency={n}", f"--queues={queues}",
             f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]

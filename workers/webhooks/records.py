@@ -23,7 +23,7 @@ MAX_PENDING = 50_000  # with the store away this long, older records are dropped
 
 
 class DeliveredLog:
-    def __init__(self, engine: Engine, interval_s: float = 0.2) -> None:
+    def __init__(self, engine: Engine, interval_s: float = 0.1) -> None:
         self._engine = engine
         self._interval_s = interval_s
         self._pending: list[AttemptRecord] = []
