@@ -33,14 +33,15 @@ def _p(name: str, type_: Any = None) -> Any:
     return bindparam(f"p_{name}", type_=type_)
 
 
-# What a run reads of its job, and what a terminal webhook says of it (JobPublic): each
-# statement returns only those columns; the input is never sent back after the claim.
+# What a run reads of its job, and what its terminal webhook needs (JobPublic, and the
+# tenant and URL to send it to): each statement returns only those columns; the input
+# is never sent back after the claim.
 RUN_COLUMNS = tuple(JOBS.c[name] for name in (
     "id", "tenant_id", "task", "prompt_version", "batch_id", "priority", "input_text", "input_messages",
     "attempts", "model_index", "consecutive_overloads"))
-_NOT_PUBLIC = {"input_text", "input_messages", "idempotency_key", "claim_token", "lease_until",
+_NOT_IN_WEBHOOK = {"input_text", "input_messages", "idempotency_key", "claim_token", "lease_until",
                "not_before", "dispatched_at", "model_index", "consecutive_overloads"}
-PUBLIC_COLUMNS = tuple(c for c in JOBS.c if c.name not in _NOT_PUBLIC)
+WEBHOOK_COLUMNS = tuple(c for c in JOBS.c if c.name not in _NOT_IN_WEBHOOK)
 
 # The hot path (claim, record, finish, requeue) runs these statements, built once: a
 # statement object that is reused keeps its compiled form and cache key, where one
@@ -77,7 +78,7 @@ _FINISH_FIELDS = {
     "model_index": _p("model_index", Integer), "cache_hit": _p("cache_hit", Boolean),
     "input_truncated": _p("input_truncated", Boolean),
 }
-_FINISH = update(JOBS).where(_OWNED).values(**_FINISH_FIELDS, **_TOTALS).returning(*PUBLIC_COLUMNS)
+_FINISH = update(JOBS).where(_OWNED).values(**_FINISH_FIELDS, **_TOTALS).returning(*WEBHOOK_COLUMNS)
 _REQUEUE = update(JOBS).where(_OWNED).values(
     status=JobStatus.QUEUED, not_before=_p("not_before", JOBS.c.not_before.type), claim_token=None,
     lease_until=None, dispatched_at=_p("dispatched_at", JOBS.c.dispatched_at.type),

@@ -119,7 +119,7 @@ class Job(SQLModel, table=True):
 
 class JobRow:
     """A job as one statement returned it: Job's attributes, read-only, for the columns
-    the statement returned (store/jobs.py: RUN_COLUMNS, PUBLIC_COLUMNS); any other
+    the statement returned (store/jobs.py: RUN_COLUMNS, WEBHOOK_COLUMNS); any other
     raises AttributeError.
 
     Building an ORM `Job` from a row costs ~0.2 ms of CPU (attribute instrumentation),

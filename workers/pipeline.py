@@ -124,7 +124,7 @@ class JobRunner:
                     continue
                 result = attempt.output
                 # a single piece was validated as it arrived; a merge of pieces is checked whole
-                problems = []
+                problems: list[str] = []
                 if len(state.partials) > 1:
                     result = merge_outputs(state.partials)
                     problems = structured.validation_errors(task.validator(), result)
@@ -323,9 +323,9 @@ class JobRunner:
                 result: dict[str, Any] | None = None, error: tuple[str, str] | None = None,
                 entry: LedgerEntry | None = None, **fields: Any) -> Outcome:
         made = jobs.finish(self.rt.engine, claim, status, result=result, entry=entry,
-                                   error_type=str(error[0]) if error else None,
-                                   error_message=error[1][:1000] if error else None,
-                                   input_truncated=state.truncated, model_index=state.model_index, **fields)
+                           error_type=str(error[0]) if error else None,
+                           error_message=error[1][:1000] if error else None,
+                           input_truncated=state.truncated, model_index=state.model_index, **fields)
         if made is None:  # cancelled meanwhile, or the lease lapsed and another worker took over
             return Outcome(skipped=True)
         batch_id = claim.job.batch_id

@@ -3,9 +3,11 @@
     limiter = RateLimiter(RedisBackend(client, prefix="promptq"), load_limits(settings.rate_limits_file))
     with limiter.acquire("anthropic", model, input_tokens=1200, output_tokens=1024) as r:
         response = call_provider()                  # on a connection refusal: limiter.release(r)
-        limiter.observe_headers("anthropic", model, response.headers)
-        r.settle(usage.input_tokens, usage.output_tokens)
+        limiter.settle_with_headers(r, input_tokens=usage.input_tokens,
+                                    output_tokens=usage.output_tokens, headers=response.headers)
     # a 429: limiter.cooldown("anthropic", model, seconds=retry_after)
+
+(`settle_with_headers` is `r.settle(...)` then `observe_headers(...)` in one backend call.)
 
 Token counts are what the provider counts against its limits: the estimate
 before the call (input tokens, and ``max_tokens`` for output), the usage after.
