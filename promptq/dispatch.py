@@ -15,6 +15,7 @@ from celery import Celery
 RUN_JOB = "promptq.run_job"
 DELIVER_WEBHOOK = "promptq.deliver_webhook"
 WEBHOOK_QUEUE = "webhooks"
+PUBLISH_BATCH = 1000  # messages per pipeline
 
 
 @lru_cache
@@ -28,10 +29,14 @@ def producer_app(broker_url: str) -> Celery:
 
 
 def publish_jobs(broker_url: str, jobs: Iterable[tuple[str, str]], countdown: float | None = None) -> int:
-    """Publish (job id, priority) pairs on one connection; priority names the queue."""
+    """Publish (job id, priority) pairs on one connection; priority names the queue.
+
+    Messages go out in pipelines of up to PUBLISH_BATCH (kombu's Producer.batch: one
+    round trip each, not one per message). A failure leaves the unsent ones to the
+    relay, as any failed publish does."""
     app = producer_app(broker_url)
     count = 0
-    with app.producer_or_acquire() as producer:
+    with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
         for job_id, queue in jobs:
             app.send_task(RUN_JOB, args=[job_id], task_id=job_id, queue=queue,
                           countdown=countdown, producer=producer)
