@@ -7,7 +7,7 @@ imports none of them (dependencies point from tasks/ to workers/, not back).
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 
 import celeryconfig
 
@@ -33,11 +33,22 @@ def _fresh_runtime_after_fork(**_: object) -> None:
 
 @worker_shutdown.connect
 def _stop_relay(**_: object) -> None:
-    from promptq.workers import runtime
     from promptq.workers.relay import stop_relay_thread
 
     stop_relay_thread()
+    _write_what_is_queued()
+
+
+@worker_process_shutdown.connect
+def _prefork_child_exits(**_: object) -> None:
+    _write_what_is_queued()
+
+
+def _write_what_is_queued() -> None:
+    """Delivered webhook attempts and live events still queued in this process."""
+    from promptq.workers import runtime
+
     rt = runtime.current()
-    if rt is not None:  # write what is still queued: delivered webhook attempts, live events
+    if rt is not None:
         rt.delivered_log.stop()
         rt.events.close()
