@@ -22,6 +22,7 @@ from promptq import events, metrics
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
+MAX_QUEUED = 100_000  # beyond this (Redis away for long), new events are dropped
 _STOP = object()
 
 
@@ -35,11 +36,15 @@ class EventWriter:
 
     def event(self, job_id: str, event: str, data: dict[str, Any]) -> None:
         """Append `event` to the job's stream (promptq/events.py)."""
-        self._queue.put((events.publish, (self._prefix, job_id, event, data)))
+        self._put((events.publish, (self._prefix, job_id, event, data)))
 
     def count(self, name: str, labels: Mapping[str, str]) -> None:
         """Add one to a counter (promptq/metrics.py)."""
-        self._queue.put((metrics.incr, (self._prefix, name), dict(labels)))
+        self._put((metrics.incr, (self._prefix, name), dict(labels)))
+
+    def _put(self, item: Any) -> None:
+        if self._queue.qsize() < MAX_QUEUED:
+            self._queue.put(item)
 
     def _loop(self) -> None:
         while True:
@@ -62,7 +67,7 @@ class EventWriter:
             for write, args, *kwargs in items:
                 write(pipe, *args, **(kwargs[0] if kwargs else {}))
             pipe.execute()
-        except redis.RedisError:
+        except Exception:  # Redis away, or a defect: drop these, keep the thread for the next
             log.warning("could not write %d live events or counters", len(items), exc_info=True)
 
     def close(self, timeout_s: float = 5.0) -> None:

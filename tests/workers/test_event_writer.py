@@ -46,3 +46,14 @@ def test_a_redis_outage_loses_events_but_not_the_writer() -> None:
     assert writer._thread.is_alive()
     writer.close()
     assert not writer._thread.is_alive()
+
+
+def test_events_beyond_the_queue_cap_are_dropped(monkeypatch) -> None:
+    from promptq.workers import event_writer
+
+    monkeypatch.setattr(event_writer, "MAX_QUEUED", 10)
+    writer = EventWriter(redis.Redis.from_url(REDIS_URL), "pqtest-cap")
+    writer.close()  # nothing drains the queue from here on, as with Redis away for long
+    for n in range(50):
+        writer.event("job", "status", {"n": n})
+    assert writer._queue.qsize() == 10
