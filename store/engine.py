@@ -19,9 +19,12 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     threads share them, each holding one only for a short transaction, and a fleet
     of processes stays under PostgreSQL's default max_connections of 100.
     """
+    # hide_parameters: a failed statement's error (logged by Celery, uvicorn) would
+    # otherwise quote its parameters: documents, results, webhook payloads.
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=pool_size, max_overflow=pool_size, pool_timeout=30)
+                               pool_size=pool_size, max_overflow=pool_size, pool_timeout=30,
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -38,7 +41,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     # its statement once, the job's lease lapses and it runs again; pool_recycle keeps
     # connections younger than common idle timeouts.
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
-                         pool_timeout=30)
+                         pool_timeout=30, hide_parameters=True)
 
 
 def create_tables(engine: Engine) -> None:
