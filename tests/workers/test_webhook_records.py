@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from promptq.store.deliveries import AttemptRecord, enqueue
@@ -49,7 +50,7 @@ def test_records_wait_while_the_store_is_away(tmp_path) -> None:
     away = create_engine(f"sqlite:///{tmp_path}/missing/dir/promptq.db")  # cannot be opened
     log = DeliveredLog(away, interval_s=3600)
     log.add(delivered("msg_1"))
-    with pytest.raises(Exception):
+    with pytest.raises(OperationalError):
         log.flush()
     log.add(delivered("msg_2"))
     assert [r.delivery_id for r in log._pending] == ["msg_1", "msg_2"]  # none lost, order kept
