@@ -12,7 +12,8 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from promptq.store.models import Job, JobRow, WebhookAttempt, WebhookDelivery, new_id, utcnow
+from promptq.store.engine import autocommit
+from promptq.store.models import Job, JobRow, Tenant, WebhookAttempt, WebhookDelivery, new_id, utcnow
 from promptq.store.public import JobPublic
 from promptq.store.status import DeliveryStatus
 
@@ -24,6 +25,36 @@ _RECORD = update(_DELIVERIES).where(_DELIVERIES.c.id == bindparam("p_id")).value
     delivered_at=bindparam("p_delivered_at", type_=_DELIVERIES.c.delivered_at.type),
     next_attempt_at=bindparam("p_next_attempt_at", type_=_DELIVERIES.c.next_attempt_at.type),
     dispatched_at=None, lease_until=None)
+
+
+_TAKE = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("p_id"), _DELIVERIES.c.status == DeliveryStatus.PENDING,
+           or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < bindparam("p_now")))
+    .values(attempts=_DELIVERIES.c.attempts + 1, lease_until=bindparam("p_lease_until"))
+    .returning(_DELIVERIES.c.tenant_id, _DELIVERIES.c.url, _DELIVERIES.c.payload, _DELIVERIES.c.attempts)
+)
+_SECRET = select(Tenant.__table__.c.webhook_secret).where(Tenant.__table__.c.id == bindparam("p_tenant"))
+
+
+def take(engine: Engine, delivery_id: str, lease_s: float) -> tuple[NewDelivery, int] | None:
+    """Take a pending delivery for `lease_s` seconds (a duplicate message finds it taken
+    and makes no concurrent POST): the delivery and the number of this attempt. None:
+    delivered, given up, or taken by another."""
+    now = utcnow()
+    with autocommit(engine).connect() as conn:
+        row = conn.execute(_TAKE, {"p_id": delivery_id, "p_now": now,
+                                   "p_lease_until": now + timedelta(seconds=lease_s)}).first()
+    if row is None:
+        return None
+    tenant_id, url, payload, number = row
+    return NewDelivery(delivery_id, tenant_id, url, payload), number
+
+
+def tenant_secret(engine: Engine, tenant_id: str) -> str | None:
+    """The tenant's webhook signing secret."""
+    with engine.connect() as conn:
+        return conn.execute(_SECRET, {"p_tenant": tenant_id}).scalar()
 
 
 @dataclass(frozen=True)

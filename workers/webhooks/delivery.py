@@ -8,13 +8,12 @@ from datetime import timedelta
 from time import monotonic
 
 import requests
-from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.engine import Engine
 
 from promptq.dispatch import publish_delivery
-from promptq.store.deliveries import AttemptRecord, NewDelivery, mark_dispatched, record_attempts
-from promptq.store.engine import autocommit
-from promptq.store.models import Tenant, WebhookDelivery, utcnow
+from promptq.store.deliveries import (AttemptRecord, NewDelivery, mark_dispatched, record_attempts, take,
+                                      tenant_secret)
+from promptq.store.models import utcnow
 from promptq.store.status import DeliveryStatus
 from promptq.workers.runtime import Runtime
 from promptq.workers.webhooks import schedule
@@ -28,7 +27,6 @@ class AttemptOutcome:
     retry_in_s: float | None  # None: delivered, given up, or not ours to attempt
 
 
-DELIVERIES = WebhookDelivery.__table__
 SECRET_CACHE_S = 60.0  # a rotated secret is used within a minute
 _secrets: dict[str, tuple[float, str]] = {}
 
@@ -37,38 +35,23 @@ def _secret(engine: Engine, tenant_id: str) -> str | None:
     cached = _secrets.get(tenant_id)
     if cached is not None and monotonic() - cached[0] < SECRET_CACHE_S:
         return cached[1]
-    with engine.connect() as conn:
-        secret = conn.execute(select(Tenant.__table__.c.webhook_secret)
-                              .where(Tenant.__table__.c.id == tenant_id)).scalar()
+    secret = tenant_secret(engine, tenant_id)
     if secret is not None:
         _secrets[tenant_id] = (monotonic(), secret)
     return secret
 
 
-_TAKE = (
-    update(DELIVERIES)
-    .where(DELIVERIES.c.id == bindparam("p_id"), DELIVERIES.c.status == DeliveryStatus.PENDING,
-           or_(DELIVERIES.c.lease_until.is_(None), DELIVERIES.c.lease_until < bindparam("p_now")))
-    .values(attempts=DELIVERIES.c.attempts + 1, lease_until=bindparam("p_lease_until"))
-    .returning(DELIVERIES.c.tenant_id, DELIVERIES.c.url, DELIVERIES.c.payload, DELIVERIES.c.attempts)
-)
 def attempt(engine: Engine, delivery_id: str, *, allowed_hosts: list[str], timeout_s: float,
             session: requests.Session | None = None, delivered_log: DeliveredLog | None = None,
             ) -> AttemptOutcome:
     """Make the next attempt of a pending delivery, record it, and say when to retry.
     `delivered_log`: where a successful attempt is recorded (None: at once)."""
-    now = utcnow()
-    with autocommit(engine).connect() as conn:
-        # Take the delivery for the time one attempt may last: a duplicate message
-        # finds it taken and makes no concurrent POST.
-        row = conn.execute(_TAKE, {"p_id": delivery_id, "p_now": now,
-                                   "p_lease_until": now + timedelta(seconds=2 * timeout_s + 5)}).first()
-    if row is None:
+    taken = take(engine, delivery_id, lease_s=2 * timeout_s + 5)  # the time one attempt may last
+    if taken is None:
         return AttemptOutcome(False, None)
-    tenant_id, url, payload, number = row
-    return _post_and_record(engine, NewDelivery(delivery_id, tenant_id, url, payload), number,
-                            allowed_hosts=allowed_hosts, timeout_s=timeout_s, session=session,
-                            delivered_log=delivered_log)
+    delivery, number = taken
+    return _post_and_record(engine, delivery, number, allowed_hosts=allowed_hosts, timeout_s=timeout_s,
+                            session=session, delivered_log=delivered_log)
 
 
 def first_attempt(engine: Engine, delivery: NewDelivery, *, allowed_hosts: list[str], timeout_s: float,
