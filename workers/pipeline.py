@@ -288,14 +288,12 @@ class JobRunner:
             outcome="ok" if failure is None else str(failure.kind),
             request_id=(response.request_id if response else None) or (failure.request_id if failure else None),
         )
-        counters = [("promptq_provider_calls_total",
-                     {"provider": entry.provider, "model": model, "outcome": entry.outcome})]
+        self._count("promptq_provider_calls_total", provider=entry.provider, model=model, outcome=entry.outcome)
         if failure is not None and failure.kind is FailureKind.REFUSAL:
             # The input is logged only as a hash: documents never reach the logs.
             digest = hashlib.sha256(job.input_text.encode()).hexdigest()
             log.warning("job %s refused by %s (task %s): input sha256=%s", job.id, model, task.name, digest)
-            counters.append(("promptq_refusals_total", {"task": task.name, "model": model}))
-        self._count_many(counters)
+            self._count("promptq_refusals_total", task=task.name, model=model)
         return entry
 
     # -- transitions ------------------------------------------------------
@@ -315,8 +313,9 @@ class JobRunner:
         if in_message:
             dispatch.publish_jobs(settings.redis_url, [(claim.job.id, str(claim.job.priority))],
                                   countdown=wait_s)
-        self._signal(claim.job.id, {"status": JobStatus.QUEUED, "retry_in_s": round(wait_s, 3), "reason": reason},
-                     ("promptq_retries_total", {"reason": reason.split(":")[0]}))
+        self._event(claim.job.id, "status", {"status": JobStatus.QUEUED, "retry_in_s": round(wait_s, 3),
+                                             "reason": reason})
+        self._count("promptq_retries_total", reason=reason.split(":")[0])
         return Outcome(retry_in_s=wait_s)
 
     def _finish(self, claim: jobs.Claim, state: _State, status: JobStatus, *,
@@ -329,10 +328,9 @@ class JobRunner:
         if made is None:  # cancelled meanwhile, or the lease lapsed and another worker took over
             return Outcome(skipped=True)
         batch_id = claim.job.batch_id
-        maybe_last = self._signal(claim.job.id, {"status": status},
-                                  ("promptq_jobs_finished_total", {"task": claim.job.task, "status": str(status)}),
-                                  finished_in_batch=batch_id)
-        if batch_id and maybe_last:
+        self._event(claim.job.id, "status", {"status": status})
+        self._count("promptq_jobs_finished_total", task=claim.job.task, status=str(status))
+        if batch_id and self._maybe_last_of_batch(batch_id):
             made += batches.complete_if_done(self.rt.engine, batch_id)
         for delivery in made:
             deliver_now_or_queue(self.rt, delivery)
@@ -341,26 +339,16 @@ class JobRunner:
     def _count(self, name: str, **labels: str) -> None:
         self.rt.events.count(name, labels)
 
-    def _count_many(self, counters: list[tuple[str, dict[str, str]]]) -> None:
-        for name, labels in counters:
-            self.rt.events.count(name, labels)
-
     def _event(self, job_id: str, event: str, data: dict[str, Any]) -> None:
         self.rt.events.event(job_id, event, data)
 
-    def _signal(self, job_id: str, status: dict[str, Any], counter: tuple[str, dict[str, str]], *,
-                finished_in_batch: str | None = None) -> bool:
-        """A status event and a counter (queued: they are written by the event writer)
-        and, for a job of a batch that just finished, the batch's countdown. True: the
-        batch may be done (the countdown reached zero, or Redis could not say)."""
-        self._event(job_id, "status", status)
-        self._count(counter[0], **counter[1])
-        if not finished_in_batch:
-            return False
+    def _maybe_last_of_batch(self, batch_id: str) -> bool:
+        """Count the finished job down on its batch. True: the batch may be done (the
+        countdown reached zero, or Redis could not say): ask the store."""
         try:
-            return batch_progress.count_finished(self.rt.redis, self.rt.settings.redis_prefix, finished_in_batch)
+            return batch_progress.count_finished(self.rt.redis, self.rt.settings.redis_prefix, batch_id)
         except RedisError:
-            log.warning("could not count down batch %s; asking the store", finished_in_batch, exc_info=True)
+            log.warning("could not count down batch %s; asking the store", batch_id, exc_info=True)
             return True
 
 
