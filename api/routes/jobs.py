@@ -23,6 +23,10 @@ from promptq.store.public import JobPublic
 from promptq.store.status import JobStatus
 from promptq.store.text import transcript
 
+# How long the event stream waits for an event before it sends a ping and looks at the
+# store (a job can finish without its terminal event: events are best effort).
+EVENT_WAIT_MS = 15_000
+
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
@@ -115,7 +119,7 @@ async def job_events(job_id: str, request: Request, tenant: TenantDep) -> EventS
         if snapshot.status.is_terminal:
             return
         while not await request.is_disconnected():
-            entries = await redis.xread({key: last_id}, block=15_000, count=100)
+            entries = await redis.xread({key: last_id}, block=EVENT_WAIT_MS, count=100)
             if not entries:
                 # Events are best effort: a job may have finished without its last one
                 # (a worker died before writing it, Redis lost it). The store says.

@@ -175,6 +175,15 @@ def test_another_tenants_objects_are_404(stack, sim):
     finished(stack, job["id"])
 
 
+def test_a_worker_at_info_writes_no_line_per_provider_call_or_per_task(stack, sim):
+    job = finished(stack, submit(stack)["id"])
+    assert job["status"] == "succeeded"
+    log = stack.workers[-1].log()
+    assert "ready." in log  # the log is the worker's, at INFO
+    assert "HTTP Request:" not in log, "the SDK HTTP client's per-request lines are DEBUG only"
+    assert job["id"] not in log, "Celery's per-task received/succeeded lines are DEBUG only"
+
+
 def test_refusal_goes_to_review_with_a_webhook_a_metric_and_only_a_hash_in_the_log(stack, sim):
     text = INVOICE + " [[sim:refusal]]"
     job = finished(stack, submit(stack, text)["id"])
@@ -270,6 +279,33 @@ def test_events_stream_status_changes_until_terminal(stack, sim):
                 events.append(json.loads(line[5:]))
     assert events[0]["id"] == job["id"]
     assert any("delta" in e for e in events), "a streamed task sends token events"
+    assert events[-1]["object"] == "job" and events[-1]["status"] == "succeeded"
+
+
+def test_events_stream_ends_on_the_stores_terminal_state_when_its_last_event_is_lost(stack, monkeypatch):
+    from promptq.api.routes import jobs as job_routes
+    from promptq.store.models import Job, new_id, utcnow
+    from promptq.store.status import JobStatus
+
+    monkeypatch.setattr(job_routes, "EVENT_WAIT_MS", 300)
+    job_id = new_id("job")  # running, with no message and no events: no worker will touch it
+    with Session(stack.engine) as s:
+        s.add(Job(id=job_id, tenant_id="acme", task="invoice_extraction", input_text=INVOICE,
+                  status=JobStatus.RUNNING, started_at=utcnow()))
+        s.commit()
+    events = []
+    with stack.api.stream("GET", f"/v1/jobs/{job_id}/events", headers=stack.headers()) as r:
+        for line in r.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            events.append(json.loads(line[5:]))
+            if len(events) == 1:  # the snapshot: now the job finishes without an event
+                assert events[0]["status"] == "running"
+                with Session(stack.engine) as s:
+                    row = s.get(Job, job_id)
+                    row.status, row.finished_at = JobStatus.SUCCEEDED, utcnow()
+                    s.add(row)
+                    s.commit()
     assert events[-1]["object"] == "job" and events[-1]["status"] == "succeeded"
 
 
