@@ -63,7 +63,7 @@ def run(quick: bool) -> list[Row]:
         wall_s = time.monotonic() - started
         statuses = st.job_statuses()
         st.wait_webhooks(list(statuses), timeout_s=60)
-        hooks = audit_webhooks(st.receiver.snapshot(), statuses)
+        hooks = audit_webhooks(st.receiver.deliveries, statuses)
         stats = st.sim_stats()
         ledger = st.ledger_count()
         ledger_by_outcome = dict(st.q("SELECT outcome, count(*) FROM ledger GROUP BY outcome"))

@@ -65,7 +65,7 @@ def _once(jobs: int) -> dict[str, Any]:
         # PROMPTQ_RELAY_STALE_S (60 s): wait until 80 s after the kill at most.
         st.wait_webhooks(list(statuses), timeout_s=max(5.0, 80.0 - (time.monotonic() - killed_at)),
                          settle_s=3.0)
-        deliveries = st.receiver.snapshot()
+        deliveries = st.receiver.deliveries
         hooks = audit_webhooks(deliveries, statuses)
         last_hook_s = max((d.received_at for d in deliveries if d.event_type.startswith("job.")),
                           default=float("nan")) - killed_at_wall

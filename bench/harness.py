@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ import redis
 import requests
 
 from promptq.launch import Processes, free_port, http_ok, throwaway_postgres, wait_for
+from promptq.receiver import WebhookReceiver  # noqa: F401  (the benchmarks' webhook endpoint)
 from promptq.samples import job_posting
 from promptq.settings import DEV_API_KEY
 
@@ -221,57 +221,6 @@ class Sim:
 
     def stop(self) -> None:
         self.procs.stop()
-
-
-# -- a webhook receiver ------------------------------------------------------
-
-class WebhookReceiver:
-    """Records every POST (headers, body); answers 204 on a kept-alive connection."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        lock = threading.Lock()
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                with lock:
-                    received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(204)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def count(self) -> int:
-        return len(self.received)
-
-    def clear(self) -> None:
-        self.received.clear()
-
-    def invalid_signatures(self, secret: str) -> int:
-        from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-
-        hook, bad = Webhook(secret), 0
-        for headers, body in list(self.received):
-            try:
-                # Verified after the run: the signature, not the 5-minute timestamp window.
-                hook.verify(body, headers)
-            except WebhookVerificationError:
-                bad += 1
-        return bad
-
-    def stop(self) -> None:
-        self._server.shutdown()
 
 
 def _start_workers(procs: Processes, n: int, start: Callable[[str], subprocess.Popen]) -> list[int]:

@@ -12,7 +12,6 @@ from the webhook receiver.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
@@ -24,7 +23,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 
@@ -33,6 +31,7 @@ import redis
 import requests
 
 from promptq.launch import Processes, free_port, wait_for
+from promptq.receiver import Delivery, WebhookReceiver
 
 PG_ADMIN_URL = os.environ.get("PROMPTQ_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PROMPTQ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -52,70 +51,6 @@ def log(msg: str) -> None:
 
 
 # -- webhook receiver -------------------------------------------------------
-
-
-@dataclass
-class Delivery:
-    webhook_id: str
-    event_type: str
-    object_id: str | None
-    status: str | None
-    verified: bool
-    received_at: float
-
-
-class Receiver:
-    """A local webhook endpoint that records every POST it receives (always answers 204)."""
-
-    def __init__(self) -> None:
-        self.secret: str | None = None
-        self.deliveries: list[Delivery] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                receiver._record(body, headers)
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def _record(self, body: bytes, headers: dict[str, str]) -> None:
-        from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-
-        verified = False
-        if self.secret:
-            try:
-                Webhook(self.secret).verify(body, headers)
-                verified = True
-            except WebhookVerificationError:
-                verified = False
-        try:
-            event = json.loads(body)
-            data = event.get("data") or {}
-            d = Delivery(headers.get("webhook-id", ""), event.get("type", ""), data.get("id"),
-                         data.get("status"), verified, time.time())
-        except ValueError:
-            d = Delivery(headers.get("webhook-id", ""), "(unparseable)", None, None, verified, time.time())
-        with self._lock:
-            self.deliveries.append(d)
-
-    def snapshot(self) -> list[Delivery]:
-        with self._lock:
-            return list(self.deliveries)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass(frozen=True)
@@ -166,7 +101,7 @@ class Stack:
     api_key: str
     sim_url: str = ""
     api_url: str = ""
-    receiver: Receiver | None = None
+    receiver: WebhookReceiver | None = None
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)
     _db: psycopg.Connection | None = None
 
@@ -198,7 +133,7 @@ class Stack:
 
     def start_api(self) -> None:
         self.api_url = self.procs.api(free_port())
-        self.receiver = Receiver()
+        self.receiver = WebhookReceiver()
         r = requests.get(f"{self.api_url}/v1/webhooks/secret", headers=self.headers, timeout=10)
         r.raise_for_status()
         self.receiver.secret = r.json()["secret"]
@@ -288,7 +223,7 @@ class Stack:
         wanted = set(job_ids)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            seen = {d.object_id for d in self.receiver.snapshot() if d.event_type.startswith("job.")}
+            seen = {d.object_id for d in self.receiver.deliveries if d.event_type.startswith("job.")}
             if wanted <= seen:
                 break
             time.sleep(0.5)

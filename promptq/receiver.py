@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,9 +22,34 @@ class Delivery:
     headers: dict[str, str]
     body: bytes
     verified: bool | None  # None: no secret to check against
+    received_at: float = 0.0  # epoch seconds
 
     def event(self) -> dict[str, Any]:
         return json.loads(self.body)
+
+    @property
+    def webhook_id(self) -> str:
+        return self.headers.get("webhook-id", "")
+
+    @property
+    def event_type(self) -> str:
+        try:
+            return str(self.event().get("type", ""))
+        except ValueError:
+            return "(unparseable)"
+
+    @property
+    def object_id(self) -> str | None:
+        """The id of the job or batch the event is about."""
+        return self.data.get("id")
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The event's job or batch ({} when the body is not an event)."""
+        try:
+            return self.event().get("data") or {}
+        except ValueError:
+            return {}
 
 
 class WebhookReceiver:
@@ -41,11 +67,14 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a production receiver would
+
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status = receiver._receive(headers, body)
                 self.send_response(status)
+                self.send_header("content-length", "0")
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:
@@ -62,7 +91,7 @@ class WebhookReceiver:
             except WebhookVerificationError:
                 verified = False
         with self._lock:
-            self._deliveries.append(Delivery(headers, body, verified))
+            self._deliveries.append(Delivery(headers, body, verified, time.time()))
             if self.fail_first > 0:
                 self.fail_first -= 1
                 return 500
@@ -75,7 +104,25 @@ class WebhookReceiver:
 
     def for_object(self, object_id: str) -> list[Delivery]:
         """Deliveries whose `data` is the job or batch with this id."""
-        return [d for d in self.deliveries if d.event()["data"].get("id") == object_id]
+        return [d for d in self.deliveries if d.object_id == object_id]
+
+    def count(self) -> int:
+        return len(self._deliveries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._deliveries.clear()
+
+    def invalid_signatures(self, secret: str) -> int:
+        """How many recorded deliveries do not verify with `secret` (checked now: a
+        receiver without a secret records at full speed, as a benchmark needs)."""
+        hook, bad = Webhook(secret), 0
+        for d in self.deliveries:
+            try:
+                hook.verify(d.body, d.headers)
+            except WebhookVerificationError:
+                bad += 1
+        return bad
 
     def stop(self) -> None:
         self._server.shutdown()
