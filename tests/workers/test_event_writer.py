@@ -7,6 +7,8 @@ import threading
 import uuid
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from promptq import keys, metrics
 from promptq.workers.event_writer import EventWriter
@@ -38,13 +40,14 @@ def test_events_reach_the_stream_in_the_order_they_were_queued() -> None:
 
 
 def test_a_redis_outage_loses_events_but_not_the_writer() -> None:
-    down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens
+    down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,  # nothing listens
+                       retry=Retry(NoBackoff(), 0))
     writer = EventWriter(down, "pqtest-down")
     writer.event("job", "status", {"status": "running"})
     # the failed write is logged and dropped; the thread goes on taking events
     wait_until(lambda: writer._queue.empty(), timeout_s=5, what="the failed write")
     assert writer._thread.is_alive()
-    writer.close()
+    writer.close(timeout_s=30)  # the failed write may still be under way
     assert not writer._thread.is_alive()
 
 
