@@ -6,7 +6,6 @@ import threading
 from dataclasses import dataclass
 
 import redis
-import requests
 from sqlalchemy.engine import Engine
 
 from promptq.settings import Settings, get_settings
@@ -17,6 +16,7 @@ from promptq.workers.llm.client import LLMClient
 from promptq.workers.policy import RetryPolicy
 from promptq.workers.ratelimit import RateLimiter, RedisBackend, load_limits
 from promptq.workers.webhooks.records import DeliveredLog
+from promptq.workers.webhooks.sender import WebhookClient
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Runtime:
     leases: LeaseKeeper
     policy: RetryPolicy
     limiter: RateLimiter
-    http: requests.Session  # webhook deliveries: pooled connections, thread-safe for posts
+    http: WebhookClient  # webhook deliveries: keep-alive connections per checked target
     delivered_log: DeliveredLog  # successful webhook attempts, written in batches
     events: EventWriter  # live job events and counters, written in order by one thread
 
@@ -53,14 +53,8 @@ def current() -> Runtime | None:
 
 def build_runtime(settings: Settings) -> Runtime:
     engine = engine_for(settings.database_url)
-    http = requests.Session()
-    # Webhooks go straight to the address the URL policy checked: no proxy from the
-    # environment (it would resolve the name itself), no .netrc (and no per-request
-    # lookups of either).
-    http.trust_env = False
-    adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=settings.worker_concurrency)
-    http.mount("http://", adapter)
-    http.mount("https://", adapter)
+    # One connection per worker thread can be busy with the same receiver.
+    http = WebhookClient(connections_per_target=settings.worker_concurrency)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
                                   health_check_interval=30,
                                   max_connections=settings.worker_concurrency + 16)

@@ -1,12 +1,16 @@
-"""The webhook sender connects to the address it checked, not to a later DNS answer."""
+"""The webhook sender connects to the address it checked, not to a later DNS answer, and
+keeps connections alive per checked address."""
 
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import requests
+import pytest
+import urllib3
 from standardwebhooks.webhooks import Webhook
 
 from promptq.receiver import WebhookReceiver
@@ -50,21 +54,71 @@ def test_a_private_target_not_allowed_is_refused_without_a_connection():
         receiver.stop()
 
 
-def test_pinned_adapter_connects_to_the_checked_address_with_the_original_host_header():
+def test_a_pinned_post_connects_to_the_checked_address_with_the_original_host_header():
     receiver = WebhookReceiver(secret=SECRET)
     try:
         port = receiver.url.split(":")[2].split("/")[0]
-        # A name that resolves nowhere: the pinned adapter never asks DNS.
-        session_url = f"http://pinned.invalid:{port}/webhooks"
-        s = requests.Session()
-        s.mount("http://", sender.PinnedAddressAdapter("pinned.invalid", "127.0.0.1"))
+        # A name that resolves nowhere: the pinned connection never asks DNS.
         headers = sender.signed_headers(SECRET, "msg_3", "{}")
-        headers["host"] = f"pinned.invalid:{port}"
-        r = s.post(session_url, data=b"{}", headers=headers, timeout=5)
-        assert r.status_code == 204
+        status = sender.WebhookClient().post(f"http://pinned.invalid:{port}/webhooks", b"{}", headers,
+                                             address="127.0.0.1", timeout_s=5)
+        assert status == 204
         assert receiver.deliveries[0].headers["host"] == f"pinned.invalid:{port}"
+        assert receiver.deliveries[0].verified is True
     finally:
         receiver.stop()
+
+
+class _PeerRecorder(BaseHTTPRequestHandler):
+    """Answers 204 and notes which client connection (address, port) each POST came on."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive
+    peers: list[tuple[str, int]] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        type(self).peers.append((self.server.server_address[0], self.client_address[1]))
+        self.send_response(204)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_connections_are_kept_alive_per_checked_address_and_never_shared_between_addresses():
+    _PeerRecorder.peers = []
+    first_server = ThreadingHTTPServer(("127.0.0.1", 0), _PeerRecorder)
+    port = first_server.server_address[1]
+    servers = [first_server, ThreadingHTTPServer(("127.0.0.2", port), _PeerRecorder)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = sender.WebhookClient()
+        url = f"http://hooks.example:{port}/in"  # one name, which "resolved" to two addresses
+        for address in ("127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.1"):
+            assert client.post(url, b"{}", {}, address=address, timeout_s=5) == 204
+        first, second, other, third = _PeerRecorder.peers
+        assert first == second == third, "the same checked address reuses its kept-alive connection"
+        assert other[0] == "127.0.0.2", "a connection to one address never carries a POST for another"
+    finally:
+        for server in servers:
+            server.shutdown()
+
+
+def test_a_receiver_that_does_not_answer_in_time_is_a_failed_attempt_not_an_exception():
+    import socket as socket_
+
+    listener = socket_.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # accepts the connection, never answers
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/slow"
+        result = sender.post(url, SECRET, "msg_5", "{}", allowed_hosts=["127.0.0.1"], timeout_s=0.3)
+        assert result.status_code is None and not result.delivered
+        assert result.error == "ReadTimeoutError" and result.latency_ms >= 250
+    finally:
+        listener.close()
 
 
 def test_a_redirect_is_not_followed_and_counts_as_not_delivered():
@@ -89,5 +143,38 @@ def test_a_redirect_is_not_followed_and_counts_as_not_delivered():
         result = sender.post(url, SECRET, "msg_4", "{}", allowed_hosts=["127.0.0.1"], timeout_s=5)
         assert result.status_code == 302 and not result.delivered
         assert followed == [], "a 3xx could point at a private address: never followed"
+    finally:
+        server.shutdown()
+
+
+def _tls_files(tmp_path, name: str) -> tuple[str, str, str]:
+    """A throwaway CA and a certificate for `name` signed by it: (ca, cert, key) paths."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test CA")
+    openssl("req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", f"/CN={name}")
+    (tmp_path / "san.ext").write_text(f"subjectAltName=DNS:{name}\n")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "leaf.pem", "-days", "2", "-extfile", "san.ext")
+    return str(tmp_path / "ca.pem"), str(tmp_path / "leaf.pem"), str(tmp_path / "leaf.key")
+
+
+def test_a_pinned_https_post_verifies_the_certificate_against_the_urls_host_not_the_address(tmp_path):
+    ca, cert, key = _tls_files(tmp_path, "hooks.example")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PeerRecorder)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        client = sender.WebhookClient(ca_certs=ca)
+        status = client.post(f"https://hooks.example:{port}/in", b"{}", {}, address="127.0.0.1", timeout_s=5)
+        assert status == 204
+        # The same address under another name: the certificate does not match it.
+        with pytest.raises(urllib3.exceptions.SSLError, match="other.example"):
+            client.post(f"https://other.example:{port}/in", b"{}", {}, address="127.0.0.1", timeout_s=5)
     finally:
         server.shutdown()

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from time import monotonic
 
-import requests
 from sqlalchemy.engine import Engine
 
 from promptq.dispatch import publish_delivery
@@ -18,7 +17,7 @@ from promptq.store.status import DeliveryStatus
 from promptq.workers.runtime import Runtime
 from promptq.workers.webhooks import schedule
 from promptq.workers.webhooks.records import DeliveredLog
-from promptq.workers.webhooks.sender import post
+from promptq.workers.webhooks.sender import WebhookClient, post
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ def _secret(engine: Engine, tenant_id: str) -> str | None:
 
 
 def attempt(engine: Engine, delivery_id: str, *, allowed_hosts: list[str], timeout_s: float,
-            session: requests.Session | None = None, delivered_log: DeliveredLog | None = None,
+            client: WebhookClient | None = None, delivered_log: DeliveredLog | None = None,
             ) -> AttemptOutcome:
     """Make the next attempt of a pending delivery, record it, and say when to retry.
     `delivered_log`: where a successful attempt is recorded (None: at once)."""
@@ -51,27 +50,27 @@ def attempt(engine: Engine, delivery_id: str, *, allowed_hosts: list[str], timeo
         return AttemptOutcome(False, None)
     delivery, number = taken
     return _post_and_record(engine, delivery, number, allowed_hosts=allowed_hosts, timeout_s=timeout_s,
-                            session=session, delivered_log=delivered_log)
+                            client=client, delivered_log=delivered_log)
 
 
 def first_attempt(engine: Engine, delivery: NewDelivery, *, allowed_hosts: list[str], timeout_s: float,
-                  session: requests.Session | None = None, delivered_log: DeliveredLog | None = None,
+                  client: WebhookClient | None = None, delivered_log: DeliveredLog | None = None,
                   ) -> AttemptOutcome:
     """The first attempt of a delivery this process stored a moment ago. Nothing else
     sends it meanwhile (no message carries it; the relay waits `relay_stale_s`, far
     longer than `timeout_s`), so it is not taken first: one statement fewer."""
     return _post_and_record(engine, delivery, 1, allowed_hosts=allowed_hosts, timeout_s=timeout_s,
-                            session=session, delivered_log=delivered_log)
+                            client=client, delivered_log=delivered_log)
 
 
 def _post_and_record(engine: Engine, delivery: NewDelivery, number: int, *, allowed_hosts: list[str],
-                     timeout_s: float, session: requests.Session | None,
+                     timeout_s: float, client: WebhookClient | None,
                      delivered_log: DeliveredLog | None) -> AttemptOutcome:
     secret = _secret(engine, delivery.tenant_id)
     if secret is None:
         return AttemptOutcome(False, None)
     result = post(delivery.url, secret, delivery.id, delivery.payload, allowed_hosts=allowed_hosts,
-                  timeout_s=timeout_s, session=session)
+                  timeout_s=timeout_s, client=client)
     wait = None if result.delivered else schedule.next_wait_s(number, random.random())
     now = utcnow()
     record = AttemptRecord(
@@ -102,6 +101,6 @@ def deliver_now_or_queue(rt: Runtime, delivery: NewDelivery) -> None:
         publish_delivery(settings.redis_url, delivery.id)
         return
     outcome = first_attempt(rt.engine, delivery, allowed_hosts=settings.webhook_allowed_hosts,
-                            timeout_s=settings.webhook_inline_timeout_s, session=rt.http,
+                            timeout_s=settings.webhook_inline_timeout_s, client=rt.http,
                             delivered_log=rt.delivered_log)
     schedule_retry(rt, delivery.id, outcome)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from threading import Lock
 from time import perf_counter
-from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+import certifi
+import urllib3
 from standardwebhooks.webhooks import Webhook
 
 from promptq.webhook_policy import UnsafeWebhookURL, checked_address
 
 USER_AGENT = "promptq-webhooks/1"
+CONNECT_TIMEOUT_S = 5.0  # at most; a shorter attempt deadline shortens it too
 
 
 @dataclass(frozen=True)
@@ -40,48 +41,76 @@ def signed_headers(secret: str, msg_id: str, body: str, when: datetime | None = 
     }
 
 
-class PinnedAddressAdapter(HTTPAdapter):
-    """Connects to the address the URL policy checked, not to whatever DNS answers
-    next; TLS still verifies the certificate against the host name."""
+class WebhookClient:
+    """Keep-alive connections for webhook POSTs, pooled per target; thread-safe.
 
-    def __init__(self, host: str, address: str) -> None:
-        self._host, self._address = host, address
-        super().__init__(max_retries=0)
+    A pool's key is the address the URL policy checked (with the host name for TLS),
+    so a kept connection is reused only for that same checked address: pooling never
+    skips the DNS-rebinding check. TLS verifies the certificate against the URL's
+    host name, with certifi's CA bundle (as requests does). No proxy from the
+    environment: a proxy would resolve the name itself. urllib3 directly, not requests:
+    a POST costs under half the CPU (~150 against ~350 µs on the bench machine).
+    """
 
-    def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None,
-                                             ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        if host_params["host"] == self._host:
-            host_params["host"] = self._address
-            if host_params["scheme"] == "https":
-                pool_kwargs["server_hostname"] = self._host
-                pool_kwargs["assert_hostname"] = self._host
-        return host_params, pool_kwargs
+    def __init__(self, *, connections_per_target: int = 10, max_targets: int = 100,
+                 ca_certs: str | None = None) -> None:
+        # block=False: a burst beyond `connections_per_target` opens extra connections
+        # instead of waiting; they are closed after use.
+        self._pools = urllib3.PoolManager(num_pools=max_targets, maxsize=connections_per_target, block=False,
+                                          retries=False, cert_reqs="CERT_REQUIRED",
+                                          ca_certs=ca_certs or certifi.where())
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], *, address: str | None,
+             timeout_s: float) -> int:
+        """POST `body` to `url`, connecting to `address` when given (else to the URL's
+        host); the HTTP status. Raises urllib3's HTTPError (or OSError) on network errors.
+        Redirects are not followed: a 3xx could point at a private address."""
+        parts = urlsplit(url)
+        scheme, host = parts.scheme, parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        if address is None:
+            pool = self._pools.connection_from_host(host, port, scheme)
+        else:
+            tls = {"server_hostname": host, "assert_hostname": host} if scheme == "https" else {}
+            pool = self._pools.connection_from_host(address, port, scheme, pool_kwargs=tls)
+            headers = {**headers, "host": parts.netloc.rsplit("@", 1)[-1]}
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        response = pool.urlopen(
+            "POST", target, body=body, headers=headers, redirect=False, retries=False,
+            assert_same_host=False, preload_content=True,
+            timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, timeout_s), read=timeout_s))
+        return response.status
+
+    def close(self) -> None:
+        self._pools.clear()
+
+
+_default: WebhookClient | None = None
+_default_lock = Lock()
+
+
+def default_client() -> WebhookClient:
+    """A process-wide client, for callers without one of their own."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = WebhookClient()
+        return _default
 
 
 def post(url: str, secret: str, msg_id: str, body: str, *, allowed_hosts: list[str],
-         timeout_s: float, session: requests.Session | None = None) -> AttemptResult:
-    """POST once; never raises for the receiver's faults (they are the attempt's result).
-
-    `session` serves allowed hosts (pooled connections); any other host gets a
-    connection pinned to the address that was checked.
-    """
+         timeout_s: float, client: WebhookClient | None = None) -> AttemptResult:
+    """Check the target, sign, POST once; never raises for the receiver's faults (they
+    are the attempt's result). Allowed hosts are connected to as DNS says; any other
+    host only at the public address that was checked."""
     started = perf_counter()
     try:
-        host, address = checked_address(url, allowed_hosts)
-        headers = signed_headers(secret, msg_id, body)
-        client: requests.Session | Any = session or requests
-        if address is not None:
-            client = requests.Session()
-            client.trust_env = False  # as the shared session (workers/runtime.py)
-            client.mount(url.split("://", 1)[0] + "://", PinnedAddressAdapter(host, address))
-            headers["host"] = urlsplit(url).netloc.rsplit("@", 1)[-1]
-        # Redirects are not followed: a 3xx could point at a private address.
-        response = client.post(url, data=body.encode(), headers=headers,
-                               timeout=(min(5.0, timeout_s), timeout_s), allow_redirects=False)
-        return AttemptResult(response.status_code, None if response.ok else f"HTTP {response.status_code}",
+        _, address = checked_address(url, allowed_hosts)
+        status = (client or default_client()).post(url, body.encode(), signed_headers(secret, msg_id, body),
+                                                   address=address, timeout_s=timeout_s)
+        return AttemptResult(status, None if 200 <= status < 300 else f"HTTP {status}",
                              int((perf_counter() - started) * 1000))
     except UnsafeWebhookURL as exc:
         return AttemptResult(None, f"refused: {exc}", 0)
-    except requests.RequestException as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         return AttemptResult(None, type(exc).__name__, int((perf_counter() - started) * 1000))
