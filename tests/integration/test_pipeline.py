@@ -120,6 +120,30 @@ def test_batch_completes_with_counts_cost_and_one_batch_webhook(stack, sim):
     assert types.count("job.succeeded") == 20 and types.count("batch.completed") == 1
 
 
+def test_a_single_job_does_not_wait_behind_a_batch_backlog(stack, sim):
+    """Single jobs ride the `interactive` queue, batch documents the `batch` queue, and a
+    worker takes from both in turn: a job submitted behind a backlog of batch documents
+    runs in one of the next free slots, not after the batch."""
+    requests.post(f"{sim}/_sim/config", json={"ttft_s": 0.25}, timeout=5).raise_for_status()
+    docs = [{"text": f"{POSTING} Backlog {i}."} for i in range(240)]  # ≥ 3.75 s on 16 threads
+    r = stack.api.post("/v1/batches", json={"task": "job_posting_extraction", "documents": docs},
+                       headers=stack.headers())
+    assert r.status_code == 202, r.text
+    batch_id = r.json()["id"]
+
+    def counts() -> dict[str, int]:
+        return stack.api.get(f"/v1/batches/{batch_id}", headers=stack.headers()).json()["counts"]
+
+    try:
+        wait_until(lambda: counts()["running"] > 0, timeout_s=30, what="the batch to start")
+        job = finished(stack, submit(stack, POSTING, task="job_posting_extraction")["id"])
+        assert job["status"] == "succeeded"
+        left = counts()
+        assert left["queued"] + left["running"] >= 120, f"the single job waited for the batch: {left}"
+    finally:
+        stack.api.post(f"/v1/batches/{batch_id}/cancel", headers=stack.headers())
+
+
 def test_a_batch_completes_even_when_its_countdown_on_redis_is_wrong(stack, sim):
     """The Redis countdown only says when to ask the store; with a wrong one (Redis
     flushed, the API died before setting it) the relay still completes the batch."""
