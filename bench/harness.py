@@ -112,6 +112,20 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total
 
 
+def kernel_share(pids: Sequence[int]) -> tuple[float, int]:
+    """(system CPU seconds, context switches) of the processes and their descendants:
+    what blocking I/O and GIL hand-offs between threads cost in the kernel."""
+    system, switches = 0.0, 0
+    for p in tree(pids):
+        try:
+            system += p.cpu_times().system
+            c = p.num_ctx_switches()
+            switches += c.voluntary + c.involuntary
+        except psutil.NoSuchProcess:
+            pass
+    return system, switches
+
+
 def service_pids() -> list[int]:
     """redis-server and the PostgreSQL postmaster (its backends are its children): shared
     by everything on this machine, so their CPU is only meaningful on a quiet machine."""

@@ -11,7 +11,8 @@ straight to its queue.
 - CPU per job: user + system CPU seconds of the process trees (promptq: API + workers;
   baseline: workers) over the run, until every webhook was received, per job, in ms.
   Also, without a target, the same including the simulator, redis-server and PostgreSQL
-  (machine-wide processes: approximate, and only meaningful on a quiet machine).
+  (machine-wide processes: approximate, and only meaningful on a quiet machine). A missed
+  target's note adds the system CPU and the context switches per job of both.
 - At 0 s latency the same runs give the orchestration overhead at saturation, per job:
   claim → provider (`started_at` → the simulator's `received_at`) and provider → terminal
   (`responded_at` → `finished_at`), in ms; the baseline's from its task's own start/end.
@@ -41,7 +42,7 @@ def _promptq_run(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, ta
     sim.reset(ttft_s=latency, tokens_per_s=0)
     hooks.clear()
     docs = [h.document(i, tag) for i in range(n)]
-    cpu0 = h.cpu_seconds(pq.pids())
+    cpu0, kernel0 = h.cpu_seconds(pq.pids()), h.kernel_share(pq.pids())
     services = [*sim.pids(), *h.service_pids()]
     svc0 = h.cpu_seconds(services)
     t0 = time.time()
@@ -54,6 +55,7 @@ def _promptq_run(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, ta
     cpu = h.cpu_seconds(pq.pids()) - cpu0
     svc = h.cpu_seconds(services) - svc0
     out = {"jobs_per_s": n / (end - t0), "cpu_ms": cpu / n * 1000, "all_cpu_ms": (cpu + svc) / n * 1000,
+           **_kernel_per_job(h.kernel_share(pq.pids()), kernel0, n),
            "busy": machine.busy, "running": h.median(running) if running else 0,
            "not_succeeded": sum(status != "succeeded" for _, status, *_ in jobs),
            "webhooks": hooks.count(), "webhooks_invalid": hooks.invalid_signatures(pq.webhook_secret())}
@@ -69,7 +71,7 @@ def _baseline_run(base: h.Baseline, sim: h.Sim, n: int, tag: str, latency: float
     sim.reset(ttft_s=latency, tokens_per_s=0)
     base.clear()
     docs = [h.document(i, tag) for i in range(n)]
-    cpu0 = h.cpu_seconds(base.pids())
+    cpu0, kernel0 = h.cpu_seconds(base.pids()), h.kernel_share(base.pids())
     services = [*sim.pids(), *h.service_pids()]
     svc0 = h.cpu_seconds(services)
     t0 = time.time()
@@ -79,13 +81,18 @@ def _baseline_run(base: h.Baseline, sim: h.Sim, n: int, tag: str, latency: float
     cpu = h.cpu_seconds(base.pids()) - cpu0
     svc = h.cpu_seconds(services) - svc0
     out = {"jobs_per_s": n / (base.last_done() - t0), "cpu_ms": cpu / n * 1000, "all_cpu_ms": (cpu + svc) / n * 1000,
-           "busy": machine.busy}
+           **_kernel_per_job(h.kernel_share(base.pids()), kernel0, n), "busy": machine.busy}
     if latency == 0:
         calls, times = sim.by_doc(), base.times()
         pairs = [(calls[d], times[d]) for d in times if d in calls]
         out["in_ms"] = [(c["received_at"] - start) * 1000 for c, (start, _) in pairs]
         out["out_ms"] = [(done - c["responded_at"]) * 1000 for c, (_, done) in pairs]
     return out
+
+
+def _kernel_per_job(after: tuple[float, int], before: tuple[float, int], n: int) -> dict[str, float]:
+    """System CPU (ms) and context switches per job between two `kernel_share` readings."""
+    return {"sys_ms": (after[0] - before[0]) / n * 1000, "switches": (after[1] - before[1]) / n}
 
 
 def _profile(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, latency: float) -> str:
@@ -154,8 +161,11 @@ def _rows(latency: float, n: int, results: dict[str, list[dict[str, Any]]], prof
     note = "" if speed_met and cpu_met else (
         f"promptq's API + workers used {cpu * jps / 1000:.2f} of 2 cores ({cpu:.1f} ms × {jps:.0f} jobs/s), "
         f"the machine was {busy:.0%} busy (baseline: {base_cpu * base_jps / 1000:.2f} cores, {base_busy:.0%}); "
-        f"median {h.median([x['running'] for x in p]):.0f} jobs running at once (of 400 threads). "
-        f"{profile()}")
+        f"median {h.median([x['running'] for x in p]):.0f} jobs running at once (of 400 threads); "
+        f"per job {h.median([x['sys_ms'] for x in p]):.2f} ms of it system CPU and "
+        f"{h.median([x['switches'] for x in p]):.0f} context switches (baseline "
+        f"{h.median([x['sys_ms'] for x in b]):.2f} ms, {h.median([x['switches'] for x in b]):.0f}): "
+        f"blocking round trips, each a GIL hand-off. {profile()}")
     if failed:
         note = f"{failed} jobs did not succeed. " + note
     rows = [
