@@ -38,6 +38,12 @@ def _server(config: SimConfig) -> uvicorn.Server:
         backlog=_BACKLOG,
         # In-flight stalls would otherwise hold shutdown for up to stall_s.
         timeout_graceful_shutdown=1,
+        # Idle connections stay open longer than the SDKs keep them (httpx closes its
+        # own after 5 s), as the providers' front ends do. uvicorn's default of 5 s
+        # raced the client's: a request written to a connection the server was just
+        # closing failed before the simulator saw it (an accidental fault; the
+        # injected ones are in faults.py).
+        timeout_keep_alive=75,
     )
     server = uvicorn.Server(uv_config)
     install_log_filter()  # after uvicorn configured its loggers

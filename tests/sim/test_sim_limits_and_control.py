@@ -204,3 +204,26 @@ def test_wrongly_typed_fields_are_counted_400s(simulator, path, body):
     response = simulator.http.post(path, json=body, headers={"x-api-key": "k", "authorization": "Bearer k"})
     assert response.status_code == 400
     assert simulator.stats()["by_outcome"] == {"bad_request": 1}
+
+
+def test_an_idle_connection_outlives_the_sdks_own_keep_alive_expiry(simulator):
+    """The SDKs' HTTP client drops an idle connection after 5 s; the simulator must keep
+    it longer, as the providers' front ends do, or a request written to a connection it
+    is just closing fails before it is counted (an accidental fault, not an injected one)."""
+    import http.client
+    import time
+    from urllib.parse import urlsplit
+
+    url = urlsplit(simulator.base_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        conn.request("GET", "/_sim/stats")
+        first = conn.getresponse()
+        first.read()
+        assert first.status == 200 and not first.will_close
+        time.sleep(6.0)  # longer than httpx's keepalive_expiry
+        conn.request("GET", "/_sim/stats")  # on the same socket: http.client does not reconnect silently
+        second = conn.getresponse()
+        assert second.status == 200 and second.read()
+    finally:
+        conn.close()
