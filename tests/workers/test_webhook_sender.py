@@ -178,3 +178,48 @@ def test_a_pinned_https_post_verifies_the_certificate_against_the_urls_host_not_
             client.post(f"https://other.example:{port}/in", b"{}", {}, address="127.0.0.1", timeout_s=5)
     finally:
         server.shutdown()
+
+
+class _Talkative(_PeerRecorder):
+    """Answers 200 with a 10 MB body."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        type(self).peers.append((self.server.server_address[0], self.client_address[1]))
+        body = b"x" * 10_000_000
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:  # the sender stopped reading and closed
+            pass
+
+
+def test_a_receivers_long_answer_is_not_read_to_its_end_and_its_connection_is_dropped():
+    _Talkative.peers = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Talkative)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = sender.WebhookClient()
+        url = f"http://127.0.0.1:{server.server_address[1]}/in"
+        assert client.post(url, b"{}", {}, address=None, timeout_s=5) == 200
+        assert client.post(url, b"{}", {}, address=None, timeout_s=5) == 200
+        first, second = _Talkative.peers
+        assert first != second, "a connection with unread answer bytes is not reused"
+    finally:
+        server.shutdown()
+
+
+def test_a_short_answer_is_read_and_its_connection_kept():
+    _PeerRecorder.peers = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PeerRecorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = sender.WebhookClient()
+        url = f"http://127.0.0.1:{server.server_address[1]}/in"
+        for _ in range(3):
+            assert client.post(url, b"{}", {}, address=None, timeout_s=5) == 204
+        assert len(set(_PeerRecorder.peers)) == 1
+    finally:
+        server.shutdown()

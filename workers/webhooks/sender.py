@@ -16,6 +16,9 @@ from promptq.webhook_policy import UnsafeWebhookURL, checked_address
 
 USER_AGENT = "promptq-webhooks/1"
 CONNECT_TIMEOUT_S = 5.0  # at most; a shorter attempt deadline shortens it too
+# A receiver's answer is read up to this many bytes (its body means nothing to us);
+# a longer one costs the connection, not the worker's memory.
+ANSWER_BYTES_READ = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class WebhookClient:
     skips the DNS-rebinding check. TLS verifies the certificate against the URL's
     host name, with certifi's CA bundle (as requests does). No proxy from the
     environment: a proxy would resolve the name itself. urllib3 directly, not requests:
-    a POST costs under half the CPU (~150 against ~350 µs on the bench machine).
+    a POST costs about half the CPU (~180 against ~350 µs on the bench machine).
     """
 
     def __init__(self, *, connections_per_target: int = 10, max_targets: int = 100,
@@ -77,8 +80,13 @@ class WebhookClient:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         response = pool.urlopen(
             "POST", target, body=body, headers=headers, redirect=False, retries=False,
-            assert_same_host=False, preload_content=True,
+            assert_same_host=False, preload_content=False,
             timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, timeout_s), read=timeout_s))
+        try:
+            if len(response.read(ANSWER_BYTES_READ + 1, decode_content=False)) > ANSWER_BYTES_READ:
+                response.close()  # not read to its end: the connection cannot be reused
+        finally:
+            response.release_conn()
         return response.status
 
     def close(self) -> None:
