@@ -1,4 +1,5 @@
-"""Delivered webhook attempts are written in batches, and kept while the store is away."""
+"""Delivered webhook attempts are written as they come (together when they come
+together), and kept, in order, while the store is away."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def test_delivered_attempts_reach_the_store_together(database_url: str) -> None:
     with Session(engine) as s:
         made = enqueue(s, [("acme", "https://example.com/hook", "job.succeeded", {"n": i}) for i in range(5)])
         s.commit()
-    log = DeliveredLog(engine, interval_s=0.05)
+    log = DeliveredLog(engine)
     try:
         for d in made:
             log.add(delivered(d.id))
@@ -46,12 +47,32 @@ def test_delivered_attempts_reach_the_store_together(database_url: str) -> None:
         log.stop()
 
 
+def test_a_lone_record_is_written_at_once_not_at_the_next_tick(database_url: str) -> None:
+    engine = engine_for(database_url)
+    with Session(engine) as s:
+        [made] = enqueue(s, [("acme", "https://example.com/hook", "job.succeeded", {"n": 1})])
+        s.commit()
+    log = DeliveredLog(engine, min_gap_s=3600)  # a gap only after a write: the first is not delayed
+    try:
+        log.add(delivered(made.id))
+
+        def written() -> bool:
+            with Session(engine) as s:
+                return s.get(WebhookDelivery, made.id).status == DeliveryStatus.DELIVERED
+
+        wait_until(written, timeout_s=2, what="the delivered attempt")
+    finally:
+        log.stop()
+
+
 def test_records_wait_while_the_store_is_away(tmp_path) -> None:
     away = create_engine(f"sqlite:///{tmp_path}/missing/dir/promptq.db")  # cannot be opened
-    log = DeliveredLog(away, interval_s=3600)
+    log = DeliveredLog(away, retry_s=3600)
     log.add(delivered("msg_1"))
+    wait_until(lambda: log.failed_writes == 1, timeout_s=5, what="the thread's failed write")
     with pytest.raises(OperationalError):
         log.flush()
-    log.add(delivered("msg_2"))
+    log.add(delivered("msg_2"))  # the thread waits retry_s before its next write
     assert [r.delivery_id for r in log._pending] == ["msg_1", "msg_2"]  # none lost, order kept
-    log._stop.set()
+    log.stop()  # cuts the retry wait short; its last write fails and is logged
+    assert not log._thread.is_alive()

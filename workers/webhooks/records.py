@@ -1,12 +1,16 @@
 """Successful webhook attempts, written to the store in batches from one thread.
 
 A delivered attempt changes nothing anyone waits for: the receiver has the event,
-and no retry depends on the row. Writing it with others (every `interval_s`, one
-transaction) instead of in its own transaction saves each job a transaction of four
-round trips. If the process dies before the write, the delivery is still pending in
-the store and the relay sends it again after `relay_stale_s`, with the same
-webhook-id (at-least-once, as after any crash). Failed attempts are written at once
-by the caller: their retry schedule depends on the row.
+and no retry depends on the row. So the job's thread hands it to this log and goes
+on; one thread per process writes what has gathered, in one transaction. It writes
+as soon as a record arrives, and what arrives during a write (and the `min_gap_s`
+after it) goes into the next: at rest a record is in the store a round trip later,
+under load many share a transaction (group commit) instead of each job paying one
+of four round trips. If the process dies before the write, the delivery is still
+pending in the store and the relay sends it again after `relay_stale_s`, with the
+same webhook-id (at-least-once, as after any crash); the window for that is one
+write, not a fixed interval. Failed attempts are written at once by the caller:
+their retry schedule depends on the row.
 """
 
 from __future__ import annotations
@@ -23,43 +27,62 @@ MAX_PENDING = 50_000  # with the store away this long, older records are dropped
 
 
 class DeliveredLog:
-    def __init__(self, engine: Engine, interval_s: float = 0.1) -> None:
+    """`min_gap_s`: pause after each write, in seconds (at most ~1/min_gap_s writes a
+    second); `retry_s`: wait after a failed write, in seconds."""
+
+    def __init__(self, engine: Engine, *, min_gap_s: float = 0.01, retry_s: float = 1.0) -> None:
         self._engine = engine
-        self._interval_s = interval_s
+        self._min_gap_s = min_gap_s
+        self._retry_s = retry_s
         self._pending: list[AttemptRecord] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._stopping = False
+        self.failed_writes = 0
         self._thread = threading.Thread(target=self._loop, name="promptq-webhook-records", daemon=True)
         self._thread.start()
 
     def add(self, record: AttemptRecord) -> None:
-        with self._lock:
+        with self._changed:
             self._pending.append(record)
             if len(self._pending) > MAX_PENDING:
                 del self._pending[:len(self._pending) - MAX_PENDING]
+            self._changed.notify()
 
     def flush(self) -> int:
         """Write what is pending now; returns how many were written."""
-        with self._lock:
+        with self._changed:
             records, self._pending = self._pending, []
         try:
             record_attempts(self._engine, records)
-        except Exception:  # the store is away: keep them for the next tick
-            with self._lock:
+        except Exception:  # the store is away: keep them, in order, for the next write
+            with self._changed:
                 self._pending[:0] = records
             raise
         return len(records)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval_s):
+        while True:
+            with self._changed:
+                while not self._pending and not self._stopping:
+                    self._changed.wait()
+                if self._stopping:
+                    return
             try:
                 self.flush()
+                pause = self._min_gap_s
             except Exception:
+                self.failed_writes += 1
                 log.exception("writing delivered webhook attempts failed; retrying")
+                pause = self._retry_s
+            with self._changed:  # stop() cuts the pause short
+                if not self._stopping:
+                    self._changed.wait(pause)
 
     def stop(self) -> None:
         """Stop the thread after a last write."""
-        self._stop.set()
+        with self._changed:
+            self._stopping = True
+            self._changed.notify()
         self._thread.join(timeout=5)
         try:
             self.flush()
