@@ -7,6 +7,8 @@ import socket
 import ssl
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -18,6 +20,21 @@ from promptq.webhook_policy import checked_address
 from promptq.workers.webhooks import sender
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], address: str = "127.0.0.1", port: int = 0,
+            tls: ssl.SSLContext | None = None) -> Iterator[ThreadingHTTPServer]:
+    """A local HTTP(S) server with `handler` on a thread, for the duration of the block."""
+    server = ThreadingHTTPServer((address, port), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_address_checked_is_the_address_used_whatever_dns_answers_later(monkeypatch):
@@ -88,22 +105,14 @@ class _PeerRecorder(BaseHTTPRequestHandler):
 
 def test_connections_are_kept_alive_per_checked_address_and_never_shared_between_addresses():
     _PeerRecorder.peers = []
-    first_server = ThreadingHTTPServer(("127.0.0.1", 0), _PeerRecorder)
-    port = first_server.server_address[1]
-    servers = [first_server, ThreadingHTTPServer(("127.0.0.2", port), _PeerRecorder)]
-    for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(_PeerRecorder) as first, serving(_PeerRecorder, "127.0.0.2", first.server_address[1]):
         client = sender.WebhookClient()
-        url = f"http://hooks.example:{port}/in"  # one name, which "resolved" to two addresses
+        url = f"http://hooks.example:{first.server_address[1]}/in"  # one name, "resolved" to two addresses
         for address in ("127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.1"):
             assert client.post(url, b"{}", {}, address=address, timeout_s=5) == 204
-        first, second, other, third = _PeerRecorder.peers
-        assert first == second == third, "the same checked address reuses its kept-alive connection"
-        assert other[0] == "127.0.0.2", "a connection to one address never carries a POST for another"
-    finally:
-        for server in servers:
-            server.shutdown()
+    one, two, other, three = _PeerRecorder.peers
+    assert one == two == three, "the same checked address reuses its kept-alive connection"
+    assert other[0] == "127.0.0.2", "a connection to one address never carries a POST for another"
 
 
 def test_a_receiver_that_does_not_answer_in_time_is_a_failed_attempt_not_an_exception():
@@ -136,15 +145,11 @@ def test_a_redirect_is_not_followed_and_counts_as_not_delivered():
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(Redirecting) as server:
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
         result = sender.post(url, SECRET, "msg_4", "{}", allowed_hosts=["127.0.0.1"], timeout_s=5)
-        assert result.status_code == 302 and not result.delivered
-        assert followed == [], "a 3xx could point at a private address: never followed"
-    finally:
-        server.shutdown()
+    assert result.status_code == 302 and not result.delivered
+    assert followed == [], "a 3xx could point at a private address: never followed"
 
 
 def _tls_files(tmp_path, name: str) -> tuple[str, str, str]:
@@ -163,21 +168,16 @@ def _tls_files(tmp_path, name: str) -> tuple[str, str, str]:
 
 def test_a_pinned_https_post_verifies_the_certificate_against_the_urls_host_not_the_address(tmp_path):
     ca, cert, key = _tls_files(tmp_path, "hooks.example")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PeerRecorder)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    try:
+    with serving(_PeerRecorder, tls=context) as server:
+        port = server.server_address[1]
         client = sender.WebhookClient(ca_certs=ca)
         status = client.post(f"https://hooks.example:{port}/in", b"{}", {}, address="127.0.0.1", timeout_s=5)
         assert status == 204
         # The same address under another name: the certificate does not match it.
         with pytest.raises(urllib3.exceptions.SSLError, match="other.example"):
             client.post(f"https://other.example:{port}/in", b"{}", {}, address="127.0.0.1", timeout_s=5)
-    finally:
-        server.shutdown()
 
 
 class _Talkative(_PeerRecorder):
@@ -196,30 +196,21 @@ class _Talkative(_PeerRecorder):
             pass
 
 
-def test_a_receivers_long_answer_is_not_read_to_its_end_and_its_connection_is_dropped():
-    _Talkative.peers = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Talkative)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+def _posts_then_peers(handler: type[_PeerRecorder], n: int, expected_status: int) -> list[tuple[str, int]]:
+    """`n` POSTs through one client to a server with `handler`: the connections they came on."""
+    handler.peers = []
+    with serving(handler) as server:
         client = sender.WebhookClient()
-        url = f"http://127.0.0.1:{server.server_address[1]}/in"
-        assert client.post(url, b"{}", {}, address=None, timeout_s=5) == 200
-        assert client.post(url, b"{}", {}, address=None, timeout_s=5) == 200
-        first, second = _Talkative.peers
-        assert first != second, "a connection with unread answer bytes is not reused"
-    finally:
-        server.shutdown()
+        for _ in range(n):
+            url = f"http://127.0.0.1:{server.server_address[1]}/in"
+            assert client.post(url, b"{}", {}, address=None, timeout_s=5) == expected_status
+    return handler.peers
+
+
+def test_a_receivers_long_answer_is_not_read_to_its_end_and_its_connection_is_dropped():
+    first, second = _posts_then_peers(_Talkative, 2, 200)
+    assert first != second, "a connection with unread answer bytes is not reused"
 
 
 def test_a_short_answer_is_read_and_its_connection_kept():
-    _PeerRecorder.peers = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PeerRecorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        client = sender.WebhookClient()
-        url = f"http://127.0.0.1:{server.server_address[1]}/in"
-        for _ in range(3):
-            assert client.post(url, b"{}", {}, address=None, timeout_s=5) == 204
-        assert len(set(_PeerRecorder.peers)) == 1
-    finally:
-        server.shutdown()
+    assert len(set(_posts_then_peers(_PeerRecorder, 3, 204))) == 1
