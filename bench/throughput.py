@@ -21,7 +21,9 @@ Runs alternate promptq/baseline (and which goes first) so drift in machine load 
 Full: 3,000 jobs at 0 s and 2,000 at 1 s, 3 runs each (a promptq run lasts 10–20 s; the
 baseline's 6–7 s); quick: 1,000 and 1,000, one run (with fewer jobs at 1 s the baseline's
 400 threads are still filling when the run ends, which flatters promptq). A missed target
-gets one more promptq run, under py-spy, for its note.
+gets one more promptq run of half as many jobs, under py-spy at 250 samples/s (a few
+hundred GIL-held samples at 100/s left the shares a few points apart between runs), for
+its note.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def _profile(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, latenc
     """One extra, unmeasured promptq run under py-spy: where the API and workers spend CPU."""
     if pyspy.binary() is None:
         return pyspy.describe({}, "")
-    with pyspy.Recording(pq.pids(), h.LOG_ROOT / "profiles", f"throughput-{latency:g}s") as rec:
+    with pyspy.Recording(pq.pids(), h.LOG_ROOT / "profiles", f"throughput-{latency:g}s", rate=250) as rec:
         _promptq_run(pq, sim, hooks, n, f"prof{latency:g}", latency)
     h.log(f"throughput {latency:g} s: profiled one more promptq run of {n} jobs")
     return pyspy.describe(pyspy.summarise(rec.stacks), f"API + 2 workers, {n} jobs")
@@ -135,7 +137,7 @@ def run(quick: bool) -> list[Row]:
             h.log(f"throughput {latency:g} s: at most {pq.max_connections} PostgreSQL connections to promptq's DB")
             h.dump(results, f"throughput-{latency:g}s.json")
             everything.append(results)
-            rows += _rows(latency, n, results, lambda: _profile(pq, sim, hooks, max(100, n // 5), latency))
+            rows += _rows(latency, n, results, lambda: _profile(pq, sim, hooks, max(100, n // 2), latency))
         expected = sum(n + 1 for n in sizes.values()) * runs  # a job.succeeded each, a batch.completed
         received = sum(x["webhooks"] - x["webhooks_invalid"] for res in everything for x in res["promptq"])
         rows.append(Row("throughput, all measured promptq runs", "webhooks received with a valid signature",
