@@ -12,6 +12,6 @@ from promptq.workers.webhooks.delivery import attempt, schedule_retry
 def deliver_webhook(delivery_id: str) -> str:
     rt = get_runtime()
     outcome = attempt(rt.engine, delivery_id, allowed_hosts=rt.settings.webhook_allowed_hosts,
-                      timeout_s=rt.settings.webhook_timeout_s, client=rt.http, delivered_log=rt.delivered_log)
+                      timeout_s=rt.settings.webhook_timeout_s, client=rt.webhook_client, delivered_log=rt.delivered_log)
     schedule_retry(rt, delivery_id, outcome)
     return "delivered" if outcome.delivered else f"retry in {outcome.retry_in_s}"

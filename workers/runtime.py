@@ -28,8 +28,8 @@ class Runtime:
     leases: LeaseKeeper
     policy: RetryPolicy
     limiter: RateLimiter
-    http: WebhookClient  # webhook deliveries: keep-alive connections per checked target
-    delivered_log: DeliveredLog  # successful webhook attempts, written in batches
+    webhook_client: WebhookClient  # webhook POSTs: keep-alive connections per checked target
+    delivered_log: DeliveredLog  # successful webhook attempts, group-committed by one thread
     events: EventWriter  # live job events and counters, written in order by one thread
 
 
@@ -53,8 +53,6 @@ def current() -> Runtime | None:
 
 def build_runtime(settings: Settings) -> Runtime:
     engine = engine_for(settings.database_url)
-    # One connection per worker thread can be busy with the same receiver.
-    http = WebhookClient(connections_per_target=settings.worker_concurrency)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
                                   health_check_interval=30,
                                   max_connections=settings.worker_concurrency + 16)
@@ -67,7 +65,8 @@ def build_runtime(settings: Settings) -> Runtime:
         llm=LLMClient.from_settings(settings),
         leases=LeaseKeeper(engine, settings.job_lease_s),
         policy=RetryPolicy(max_attempts=settings.max_attempts),
-        http=http,
+        # one connection per worker thread can be busy with the same receiver
+        webhook_client=WebhookClient(connections_per_target=settings.worker_concurrency),
         delivered_log=DeliveredLog(engine),
         events=EventWriter(client, settings.redis_prefix),
     )

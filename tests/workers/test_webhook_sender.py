@@ -52,7 +52,7 @@ def test_signed_post_to_an_allowed_host_verifies_with_standard_webhooks():
     receiver = WebhookReceiver(secret=SECRET)
     try:
         result = sender.post(receiver.url, SECRET, "msg_1", '{"type":"job.succeeded","data":{}}',
-                             allowed_hosts=["127.0.0.1"], timeout_s=5)
+                             allowed_hosts=["127.0.0.1"], timeout_s=5, client=sender.WebhookClient())
         assert result.delivered and result.status_code == 204
         [delivery] = receiver.deliveries
         assert delivery.verified is True and delivery.headers["webhook-id"] == "msg_1"
@@ -64,7 +64,8 @@ def test_signed_post_to_an_allowed_host_verifies_with_standard_webhooks():
 def test_a_private_target_not_allowed_is_refused_without_a_connection():
     receiver = WebhookReceiver(secret=SECRET)
     try:
-        result = sender.post(receiver.url, SECRET, "msg_2", "{}", allowed_hosts=[], timeout_s=5)
+        result = sender.post(receiver.url, SECRET, "msg_2", "{}", allowed_hosts=[], timeout_s=5,
+                             client=sender.WebhookClient())
         assert not result.delivered and result.error.startswith("refused")
         assert receiver.deliveries == []
     finally:
@@ -123,7 +124,8 @@ def test_a_receiver_that_does_not_answer_in_time_is_a_failed_attempt_not_an_exce
     listener.listen(1)  # accepts the connection, never answers
     try:
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/slow"
-        result = sender.post(url, SECRET, "msg_5", "{}", allowed_hosts=["127.0.0.1"], timeout_s=0.3)
+        result = sender.post(url, SECRET, "msg_5", "{}", allowed_hosts=["127.0.0.1"], timeout_s=0.3,
+                             client=sender.WebhookClient())
         assert result.status_code is None and not result.delivered
         assert result.error == "ReadTimeoutError" and result.latency_ms >= 250
     finally:
@@ -147,7 +149,8 @@ def test_a_redirect_is_not_followed_and_counts_as_not_delivered():
 
     with serving(Redirecting) as server:
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        result = sender.post(url, SECRET, "msg_4", "{}", allowed_hosts=["127.0.0.1"], timeout_s=5)
+        result = sender.post(url, SECRET, "msg_4", "{}", allowed_hosts=["127.0.0.1"], timeout_s=5,
+                             client=sender.WebhookClient())
     assert result.status_code == 302 and not result.delivered
     assert followed == [], "a 3xx could point at a private address: never followed"
 
@@ -178,6 +181,10 @@ def test_a_pinned_https_post_verifies_the_certificate_against_the_urls_host_not_
         # The same address under another name: the certificate does not match it.
         with pytest.raises(urllib3.exceptions.SSLError, match="other.example"):
             client.post(f"https://other.example:{port}/in", b"{}", {}, address="127.0.0.1", timeout_s=5)
+        # Without that CA (the default: certifi's bundle) the certificate is not trusted.
+        with pytest.raises(urllib3.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+            sender.WebhookClient().post(f"https://hooks.example:{port}/in", b"{}", {}, address="127.0.0.1",
+                                        timeout_s=5)
 
 
 class _Talkative(_PeerRecorder):

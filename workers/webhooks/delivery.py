@@ -41,7 +41,7 @@ def _secret(engine: Engine, tenant_id: str) -> str | None:
 
 
 def attempt(engine: Engine, delivery_id: str, *, allowed_hosts: list[str], timeout_s: float,
-            client: WebhookClient | None = None, delivered_log: DeliveredLog | None = None,
+            client: WebhookClient, delivered_log: DeliveredLog | None = None,
             ) -> AttemptOutcome:
     """Make the next attempt of a pending delivery, record it, and say when to retry.
     `delivered_log`: where a successful attempt is recorded (None: at once)."""
@@ -54,7 +54,7 @@ def attempt(engine: Engine, delivery_id: str, *, allowed_hosts: list[str], timeo
 
 
 def first_attempt(engine: Engine, delivery: NewDelivery, *, allowed_hosts: list[str], timeout_s: float,
-                  client: WebhookClient | None = None, delivered_log: DeliveredLog | None = None,
+                  client: WebhookClient, delivered_log: DeliveredLog | None = None,
                   ) -> AttemptOutcome:
     """The first attempt of a delivery this process stored a moment ago. Nothing else
     sends it meanwhile (no message carries it; the relay waits `relay_stale_s`, far
@@ -64,7 +64,7 @@ def first_attempt(engine: Engine, delivery: NewDelivery, *, allowed_hosts: list[
 
 
 def _post_and_record(engine: Engine, delivery: NewDelivery, number: int, *, allowed_hosts: list[str],
-                     timeout_s: float, client: WebhookClient | None,
+                     timeout_s: float, client: WebhookClient,
                      delivered_log: DeliveredLog | None) -> AttemptOutcome:
     secret = _secret(engine, delivery.tenant_id)
     if secret is None:
@@ -101,6 +101,6 @@ def deliver_now_or_queue(rt: Runtime, delivery: NewDelivery) -> None:
         publish_delivery(settings.redis_url, delivery.id)
         return
     outcome = first_attempt(rt.engine, delivery, allowed_hosts=settings.webhook_allowed_hosts,
-                            timeout_s=settings.webhook_inline_timeout_s, client=rt.http,
+                            timeout_s=settings.webhook_inline_timeout_s, client=rt.webhook_client,
                             delivered_log=rt.delivered_log)
     schedule_retry(rt, delivery.id, outcome)

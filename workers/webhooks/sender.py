@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from threading import Lock
 from time import perf_counter
 from urllib.parse import urlsplit
 
@@ -89,33 +88,17 @@ class WebhookClient:
             response.release_conn()
         return response.status
 
-    def close(self) -> None:
-        self._pools.clear()
-
-
-_default: WebhookClient | None = None
-_default_lock = Lock()
-
-
-def default_client() -> WebhookClient:
-    """A process-wide client, for callers without one of their own."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = WebhookClient()
-        return _default
-
 
 def post(url: str, secret: str, msg_id: str, body: str, *, allowed_hosts: list[str],
-         timeout_s: float, client: WebhookClient | None = None) -> AttemptResult:
+         timeout_s: float, client: WebhookClient) -> AttemptResult:
     """Check the target, sign, POST once; never raises for the receiver's faults (they
     are the attempt's result). Allowed hosts are connected to as DNS says; any other
     host only at the public address that was checked."""
     started = perf_counter()
     try:
         _, address = checked_address(url, allowed_hosts)
-        status = (client or default_client()).post(url, body.encode(), signed_headers(secret, msg_id, body),
-                                                   address=address, timeout_s=timeout_s)
+        status = client.post(url, body.encode(), signed_headers(secret, msg_id, body),
+                             address=address, timeout_s=timeout_s)
         return AttemptResult(status, None if 200 <= status < 300 else f"HTTP {status}",
                              int((perf_counter() - started) * 1000))
     except UnsafeWebhookURL as exc:
