@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -100,30 +101,32 @@ def tree(pids: Sequence[int]) -> list[psutil.Process]:
     return procs
 
 
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU seconds of the processes and their descendants."""
-    total = 0.0
-    for p in tree(pids):
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
+@dataclass(frozen=True)
+class Usage:
+    """What process trees have used so far: CPU seconds (user + system), of them system
+    seconds (blocking I/O, thread hand-offs), and context switches."""
+
+    cpu_s: float = 0.0
+    system_s: float = 0.0
+    switches: int = 0
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(self.cpu_s - other.cpu_s, self.system_s - other.system_s, self.switches - other.switches)
 
 
-def kernel_share(pids: Sequence[int]) -> tuple[float, int]:
-    """(system CPU seconds, context switches) of the processes and their descendants:
-    what blocking I/O and GIL hand-offs between threads cost in the kernel."""
-    system, switches = 0.0, 0
+def usage(pids: Sequence[int]) -> Usage:
+    """The Usage of the processes and their descendants."""
+    cpu = system = 0.0
+    switches = 0
     for p in tree(pids):
         try:
-            system += p.cpu_times().system
-            c = p.num_ctx_switches()
-            switches += c.voluntary + c.involuntary
+            t, c = p.cpu_times(), p.num_ctx_switches()
         except psutil.NoSuchProcess:
-            pass
-    return system, switches
+            continue
+        cpu += t.user + t.system
+        system += t.system
+        switches += c.voluntary + c.involuntary
+    return Usage(cpu, system, switches)
 
 
 def service_pids() -> list[int]:

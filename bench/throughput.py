@@ -44,9 +44,7 @@ def _promptq_run(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, ta
     sim.reset(ttft_s=latency, tokens_per_s=0)
     hooks.clear()
     docs = [h.document(i, tag) for i in range(n)]
-    cpu0, kernel0 = h.cpu_seconds(pq.pids()), h.kernel_share(pq.pids())
-    services = [*sim.pids(), *h.service_pids()]
-    svc0 = h.cpu_seconds(services)
+    cost = _Cost(pq.pids(), sim)
     t0 = time.time()
     with h.MachineBusy() as machine:
         batch = pq.submit_batch(docs, hooks.url)
@@ -54,11 +52,8 @@ def _promptq_run(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, ta
     jobs = pq.jobs(batch)
     end = max(h.epoch(finished) for *_, finished in jobs)
     h.wait_until(lambda: hooks.count() >= n + 1, 120, "webhooks")  # + batch.completed
-    cpu = h.cpu_seconds(pq.pids()) - cpu0
-    svc = h.cpu_seconds(services) - svc0
-    out = {"jobs_per_s": n / (end - t0), "cpu_ms": cpu / n * 1000, "all_cpu_ms": (cpu + svc) / n * 1000,
-           **_kernel_per_job(h.kernel_share(pq.pids()), kernel0, n),
-           "busy": machine.busy, "running": h.median(running) if running else 0,
+    out = {"jobs_per_s": n / (end - t0), **cost.per_job(n), "busy": machine.busy,
+           "running": h.median(running) if running else 0,
            "not_succeeded": sum(status != "succeeded" for _, status, *_ in jobs),
            "webhooks": hooks.count(), "webhooks_invalid": hooks.invalid_signatures(pq.webhook_secret())}
     if latency == 0:
@@ -73,17 +68,12 @@ def _baseline_run(base: h.Baseline, sim: h.Sim, n: int, tag: str, latency: float
     sim.reset(ttft_s=latency, tokens_per_s=0)
     base.clear()
     docs = [h.document(i, tag) for i in range(n)]
-    cpu0, kernel0 = h.cpu_seconds(base.pids()), h.kernel_share(base.pids())
-    services = [*sim.pids(), *h.service_pids()]
-    svc0 = h.cpu_seconds(services)
+    cost = _Cost(base.pids(), sim)
     t0 = time.time()
     with h.MachineBusy() as machine:
         base.publish(docs)
         h.wait_until(lambda: base.count() >= n, 60 + n / 5, "baseline tasks", 0.2)
-    cpu = h.cpu_seconds(base.pids()) - cpu0
-    svc = h.cpu_seconds(services) - svc0
-    out = {"jobs_per_s": n / (base.last_done() - t0), "cpu_ms": cpu / n * 1000, "all_cpu_ms": (cpu + svc) / n * 1000,
-           **_kernel_per_job(h.kernel_share(base.pids()), kernel0, n), "busy": machine.busy}
+    out = {"jobs_per_s": n / (base.last_done() - t0), **cost.per_job(n), "busy": machine.busy}
     if latency == 0:
         calls, times = sim.by_doc(), base.times()
         pairs = [(calls[d], times[d]) for d in times if d in calls]
@@ -92,9 +82,20 @@ def _baseline_run(base: h.Baseline, sim: h.Sim, n: int, tag: str, latency: float
     return out
 
 
-def _kernel_per_job(after: tuple[float, int], before: tuple[float, int], n: int) -> dict[str, float]:
-    """System CPU (ms) and context switches per job between two `kernel_share` readings."""
-    return {"sys_ms": (after[0] - before[0]) / n * 1000, "switches": (after[1] - before[1]) / n}
+class _Cost:
+    """CPU a stack's processes (and, approximately, the shared simulator, Redis and
+    PostgreSQL) use from its creation until `per_job`."""
+
+    def __init__(self, pids: list[int], sim: h.Sim) -> None:
+        self._pids, self._services = pids, [*sim.pids(), *h.service_pids()]
+        self._mine, self._shared = h.usage(pids), h.usage(self._services)
+
+    def per_job(self, n: int) -> dict[str, float]:
+        """Per job: CPU ms of the stack, the same with the services, the stack's system
+        CPU ms and context switches."""
+        mine, shared = h.usage(self._pids) - self._mine, h.usage(self._services) - self._shared
+        return {"cpu_ms": mine.cpu_s / n * 1000, "all_cpu_ms": (mine.cpu_s + shared.cpu_s) / n * 1000,
+                "sys_ms": mine.system_s / n * 1000, "switches": mine.switches / n}
 
 
 def _profile(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, latency: float) -> str:
