@@ -40,7 +40,7 @@ RUN_COLUMNS = tuple(JOBS.c[name] for name in (
     "id", "tenant_id", "task", "prompt_version", "batch_id", "priority", "input_text", "input_messages",
     "attempts", "model_index", "consecutive_overloads"))
 _NOT_IN_WEBHOOK = {"input_text", "input_messages", "idempotency_key", "claim_token", "lease_until",
-               "not_before", "dispatched_at", "model_index", "consecutive_overloads"}
+                   "not_before", "dispatched_at", "model_index", "consecutive_overloads"}
 WEBHOOK_COLUMNS = tuple(c for c in JOBS.c if c.name not in _NOT_IN_WEBHOOK)
 
 # The hot path (claim, record, finish, requeue) runs these statements, built once: a

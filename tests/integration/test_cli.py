@@ -67,41 +67,42 @@ def test_flower_refuses_to_start_without_basic_auth(stack):
     assert done.returncode == 2 and "FLOWER_BASIC_AUTH" in done.stderr
 
 
-def test_flower_asks_for_its_password(stack, tmp_path):
+FLOWER_AUTH = ("ops", "s3cret-pass")
+
+
+@pytest.fixture
+def flower_url(stack, tmp_path):
+    """`promptq flower` running with basic auth FLOWER_AUTH; its base URL."""
     port = free_port()
-    procs = Processes(log_dir=tmp_path, env={**stack.env, "FLOWER_BASIC_AUTH": "ops:s3cret-pass"})
+    procs = Processes(log_dir=tmp_path, env={**stack.env, "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH)})
     proc = procs.promptq("flower", "flower", "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
     try:
-        url = f"http://127.0.0.1:{port}/"
-        wait_for(http_ok(url), 60, "flower", proc)
-        assert requests.get(url, timeout=5).status_code == 401
-        assert requests.get(url, auth=("ops", "wrong"), timeout=5).status_code == 401
-        assert requests.get(url, auth=("ops", "s3cret-pass"), timeout=5).status_code == 200
+        wait_for(http_ok(url + "/"), 60, "flower", proc)
+        yield url
     finally:
         procs.stop()
 
 
-def test_flower_lists_the_running_workers_without_task_events(stack, tmp_path):
+def test_flower_asks_for_its_password(flower_url):
+    url = flower_url + "/"
+    assert requests.get(url, timeout=5).status_code == 401
+    assert requests.get(url, auth=("ops", "wrong"), timeout=5).status_code == 401
+    assert requests.get(url, auth=FLOWER_AUTH, timeout=5).status_code == 200
+
+
+def test_flower_lists_the_running_workers_without_task_events(stack, flower_url):
     """Task events are off by default (PROMPTQ_TASK_EVENTS); Flower still sees the
     workers through Celery's remote control (the broadcast queue)."""
     assert stack.env.get("PROMPTQ_TASK_EVENTS", "") in ("", "0", "false")
-    port = free_port()
-    procs = Processes(log_dir=tmp_path, env={**stack.env, "FLOWER_BASIC_AUTH": "ops:s3cret-pass"})
-    proc = procs.promptq("flower", "flower", "--port", str(port))
-    try:
-        wait_for(http_ok(f"http://127.0.0.1:{port}/"), 60, "flower", proc)
-        names: list[str] = []
+    names: list[str] = []
 
-        def listed() -> bool:
-            r = requests.get(f"http://127.0.0.1:{port}/api/workers", params={"refresh": "1"},
-                             auth=("ops", "s3cret-pass"), timeout=30)
-            names[:] = list(r.json()) if r.status_code == 200 else []
-            return any(name.startswith("main-") for name in names)
+    def listed() -> bool:
+        r = requests.get(f"{flower_url}/api/workers", params={"refresh": "1"}, auth=FLOWER_AUTH, timeout=30)
+        names[:] = list(r.json()) if r.status_code == 200 else []
+        return any(name.startswith("main-") for name in names)
 
-        wait_for(listed, 60, "the worker in Flower", proc)
-        [main] = [n for n in names if n.startswith("main-")]
-        r = requests.get(f"http://127.0.0.1:{port}/api/workers", params={"workername": main},
-                         auth=("ops", "s3cret-pass"), timeout=30)
-        assert "interactive" in {q["name"] for q in r.json()[main]["active_queues"]}
-    finally:
-        procs.stop()
+    wait_for(listed, 60, "the worker in Flower")
+    [main] = [n for n in names if n.startswith("main-")]
+    r = requests.get(f"{flower_url}/api/workers", params={"workername": main}, auth=FLOWER_AUTH, timeout=30)
+    assert "interactive" in {q["name"] for q in r.json()[main]["active_queues"]}
