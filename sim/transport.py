@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,11 +53,17 @@ class _DisconnectWatch:
                 return
 
     async def sleep(self, seconds: float) -> bool:
-        """Sleep ``seconds``; False if the client disconnected meanwhile."""
-        if self._task.done():
-            return False
-        done, _ = await asyncio.wait((self._task,), timeout=seconds)
-        return not done
+        """Sleep at least ``seconds``; False if the client disconnected meanwhile.
+
+        The event loop's timers may fire up to a millisecond early (uvloop rounds to
+        milliseconds): the remainder is slept again, so a configured latency is a floor."""
+        deadline = time.monotonic() + seconds
+        while not self._task.done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            await asyncio.wait((self._task,), timeout=left)
+        return False
 
     def close(self) -> None:
         self._task.cancel()

@@ -256,3 +256,29 @@ def test_openai_reset_durations_look_like_the_real_headers():
     assert duration(1.5) == "1.5s"
     assert duration(1.0) == "1s"
     assert duration(360.0) == "6m0s"
+
+
+def test_a_paced_wait_is_never_shorter_than_asked_even_on_a_millisecond_timer() -> None:
+    """ttft_s is a floor: uvloop's timers may fire up to 1 ms early; the rest is slept."""
+    import asyncio
+    import time
+
+    import uvloop
+
+    from promptq.sim.transport import _DisconnectWatch
+
+    async def never_disconnects() -> dict[str, str]:
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def waits() -> list[float]:
+        watch = _DisconnectWatch(never_disconnects)
+        took = []
+        for _ in range(40):
+            started = time.monotonic()
+            assert await watch.sleep(0.0105)
+            took.append(time.monotonic() - started)
+        watch.close()
+        return took
+
+    assert min(uvloop.run(waits())) >= 0.0105
