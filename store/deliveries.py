@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from promptq.store.engine import autocommit
-from promptq.store.models import Job, JobRow, Tenant, WebhookAttempt, WebhookDelivery, new_id, utcnow
+from promptq.store.models import JobRow, Tenant, WebhookAttempt, WebhookDelivery, new_id, utcnow
 from promptq.store.public import JobPublic
 from promptq.store.status import DeliveryStatus
 
@@ -101,12 +101,13 @@ class NewDelivery(NamedTuple):
     payload: str  # the exact signed body
 
 
-def enqueue_job_event(session: Session | Connection, job: Job | JobRow) -> list[NewDelivery]:
-    """The `job.<status>` webhook of a job that just became terminal, if it has a URL."""
-    if not job.webhook_url:
-        return []
-    return enqueue(session, [(job.tenant_id, job.webhook_url, f"job.{job.status}",
-                              JobPublic.of(job).model_dump(mode="json"))])
+def enqueue_job_events(conn: Connection, jobs: Sequence[JobRow]) -> dict[str, list[NewDelivery]]:
+    """The `job.<status>` webhooks of jobs that just became terminal, by job id (jobs
+    without a URL have none), in one INSERT."""
+    with_url = [job for job in jobs if job.webhook_url]
+    made = enqueue(conn, [(job.tenant_id, job.webhook_url, f"job.{job.status}",
+                           JobPublic.of(job).model_dump(mode="json")) for job in with_url])
+    return {job.id: [delivery] for job, delivery in zip(with_url, made)}
 
 
 def enqueue(session: Session | Connection,

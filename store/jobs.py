@@ -4,6 +4,7 @@ workers (or a redelivered message) can never both move the same job."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -120,11 +121,24 @@ _NO_USAGE = {"p_calls": 0, "p_input_tokens": 0, "p_output_tokens": 0, "p_cache_c
              "p_cache_read": 0, "p_cost_usd": 0.0}
 
 
+_LEDGER_FIELDS = tuple(c.name for c in LEDGER.c if c.name != "id")
+
+
+def _ledger_values(entry: LedgerEntry) -> dict[str, Any]:
+    return {name: getattr(entry, name) for name in _LEDGER_FIELDS}
+
+
 def _add_usage(conn: Connection, job_id: str, entry: LedgerEntry | None) -> dict[str, Any]:
     """INSERT the ledger row (if any); return the parameters of the job-total increments."""
+    if entry is not None:
+        conn.execute(_INSERT_LEDGER, _ledger_values(entry))
+    return _usage(job_id, entry)
+
+
+def _usage(job_id: str, entry: LedgerEntry | None) -> dict[str, Any]:
+    """The parameters of the job-total increments for one call's ledger row (or none)."""
     if entry is None:
         return dict(_NO_USAGE, p_job_id=job_id)
-    conn.execute(_INSERT_LEDGER, {c.name: getattr(entry, c.name) for c in LEDGER.c if c.name != "id"})
     return {"p_job_id": job_id, "p_calls": 1, "p_input_tokens": entry.input_tokens,
             "p_output_tokens": entry.output_tokens,
             "p_cache_creation": entry.cache_creation_input_tokens,
@@ -137,34 +151,64 @@ def record_attempt(engine: Engine, claim_: Claim, entry: LedgerEntry) -> None:
         conn.execute(_ADD_USAGE, _add_usage(conn, claim_.job.id, entry))
 
 
+@dataclass(frozen=True)
+class Finish:
+    """running → `status` for the holder of `claim`, with the last call's ledger row
+    (`entry`). `model`: the model that answered (None keeps the job's)."""
+
+    claim: Claim
+    status: JobStatus
+    result: dict[str, Any] | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    entry: LedgerEntry | None = None
+    model: str | None = None
+    model_index: int = 0
+    cache_hit: bool = False
+    input_truncated: bool = False
+
+
 def finish(engine: Engine, claim_: Claim, status: JobStatus, *, result: dict[str, Any] | None = None,
            error_type: str | None = None, error_message: str | None = None,
            entry: LedgerEntry | None = None, model: str | None = None, model_index: int = 0,
            cache_hit: bool = False, input_truncated: bool = False,
            ) -> list[deliveries.NewDelivery] | None:
-    """running → terminal, only for the holder of the claim.
+    """running → terminal, only for the holder of the claim (see finish_many)."""
+    return finish_many(engine, [Finish(claim_, status, result, error_type, error_message, entry, model,
+                                       model_index, cache_hit, input_truncated)])[0]
 
-    One transaction: the last call's ledger row (`entry`), the terminal state, and the
-    job's webhook (`job.<status>`) — an outbox: a worker that dies right after the
-    commit loses no webhook. Returns the deliveries to make; None when
-    the claim was lost (cancelled meanwhile, or the lease lapsed and another worker
-    took the job) — the ledger row is kept then too: the call was made and billed.
-    `model`: the model that answered (None keeps the job's).
+
+def finish_many(engine: Engine, finishes: Sequence[Finish]) -> list[list[deliveries.NewDelivery] | None]:
+    """Several jobs made terminal in one transaction (a worker's group commit).
+
+    Per job, atomically: the last call's ledger row, the terminal state, and the job's
+    webhook (`job.<status>`) — an outbox: a worker that dies right after the commit
+    loses no webhook. Returns, per finish and in order, the deliveries to make; None
+    when the claim was lost (cancelled meanwhile, or the lease lapsed and another
+    worker took the job) — the ledger row is kept then too: the call was made and billed.
     """
-    assert status in TERMINAL
+    assert all(f.status in TERMINAL for f in finishes)
+    now = utcnow()
     with engine.begin() as conn:
-        usage = _add_usage(conn, claim_.job.id, entry)
-        row = conn.execute(_FINISH, {
-            **usage, "p_token": claim_.token, "p_status": status, "p_result": result,
-            "p_error_type": error_type, "p_error_message": error_message, "p_now": utcnow(),
-            "p_model": model, "p_model_index": model_index, "p_cache_hit": cache_hit,
-            "p_input_truncated": input_truncated,
-        }).mappings().first()
-        if row is None:
-            if entry is not None:
-                conn.execute(_ADD_USAGE, usage)
-            return None
-        return deliveries.enqueue_job_event(conn, JobRow(row))
+        entries = [f.entry for f in finishes if f.entry is not None]
+        if entries:
+            conn.execute(_INSERT_LEDGER, [_ledger_values(e) for e in entries])
+        rows, lost = [], []
+        for f in finishes:
+            usage = _usage(f.claim.job.id, f.entry)
+            row = conn.execute(_FINISH, {
+                **usage, "p_token": f.claim.token, "p_status": f.status, "p_result": f.result,
+                "p_error_type": f.error_type, "p_error_message": f.error_message, "p_now": now,
+                "p_model": f.model, "p_model_index": f.model_index, "p_cache_hit": f.cache_hit,
+                "p_input_truncated": f.input_truncated,
+            }).mappings().first()
+            rows.append(JobRow(row) if row is not None else None)
+            if row is None and f.entry is not None:
+                lost.append(usage)
+        if lost:
+            conn.execute(_ADD_USAGE, lost)
+        made = deliveries.enqueue_job_events(conn, [row for row in rows if row is not None])
+    return [None if row is None else made.get(row.id, []) for row in rows]
 
 
 def requeue(engine: Engine, claim_: Claim, *, not_before: datetime | None, dispatched: bool,

@@ -45,10 +45,11 @@ def _prefork_child_exits(**_: object) -> None:
 
 
 def _write_what_is_queued() -> None:
-    """Delivered webhook attempts and live events still queued in this process."""
+    """Job finishes, delivered webhook attempts and live events still queued in this process."""
     from promptq.workers import runtime
 
     rt = runtime.current()
     if rt is not None:
+        rt.finisher.stop()
         rt.delivered_log.stop()
         rt.events.close()

@@ -321,10 +321,10 @@ class JobRunner:
     def _finish(self, claim: jobs.Claim, state: _State, status: JobStatus, *,
                 result: dict[str, Any] | None = None, error: tuple[str, str] | None = None,
                 entry: LedgerEntry | None = None, **fields: Any) -> Outcome:
-        made = jobs.finish(self.rt.engine, claim, status, result=result, entry=entry,
-                           error_type=str(error[0]) if error else None,
-                           error_message=error[1][:1000] if error else None,
-                           input_truncated=state.truncated, model_index=state.model_index, **fields)
+        made = self.rt.finisher.finish(jobs.Finish(
+            claim, status, result=result, entry=entry, error_type=str(error[0]) if error else None,
+            error_message=error[1][:1000] if error else None, input_truncated=state.truncated,
+            model_index=state.model_index, **fields))
         if made is None:  # cancelled meanwhile, or the lease lapsed and another worker took over
             return Outcome(skipped=True)
         batch_id = claim.job.batch_id

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from promptq.settings import Settings, get_settings
 from promptq.store.engine import engine_for
 from promptq.workers.event_writer import EventWriter
+from promptq.workers.finisher import Finisher
 from promptq.workers.leases import LeaseKeeper
 from promptq.workers.llm.client import LLMClient
 from promptq.workers.policy import RetryPolicy
@@ -31,6 +32,7 @@ class Runtime:
     webhook_client: WebhookClient  # webhook POSTs: keep-alive connections per checked target
     delivered_log: DeliveredLog  # successful webhook attempts, group-committed by one thread
     events: EventWriter  # live job events and counters, written in order by one thread
+    finisher: Finisher  # job finishes, group-committed by one thread
 
 
 _runtime: Runtime | None = None
@@ -69,6 +71,7 @@ def build_runtime(settings: Settings) -> Runtime:
         webhook_client=WebhookClient(connections_per_target=settings.worker_concurrency),
         delivered_log=DeliveredLog(engine),
         events=EventWriter(client, settings.redis_prefix),
+        finisher=Finisher(engine),
     )
 
 

@@ -1,0 +1,81 @@
+"""The finisher: finishes from many threads share transactions, each waiter gets its
+own answer, one finish the store refuses fails only its own job, and nothing is
+refused or lost while the worker shuts down."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy.exc import StatementError
+from sqlmodel import Session, select
+
+from promptq.store import jobs
+from promptq.store.engine import engine_for
+from promptq.store.models import Job
+from promptq.store.status import JobStatus
+from promptq.workers.finisher import Finisher
+from store.test_finish import ledger_entry, running_jobs
+
+
+def statuses(engine, claims: list[jobs.Claim]) -> dict[str, JobStatus]:
+    with Session(engine) as s:
+        return dict(s.exec(select(Job.id, Job.status).where(Job.id.in_([c.job.id for c in claims]))).all())
+
+
+def test_finishes_arriving_together_share_transactions(database_url: str) -> None:
+    engine = engine_for(database_url)
+    claims = running_jobs(engine, 40)
+    finisher = Finisher(engine)
+    start = threading.Barrier(40)
+
+    def finish(claim: jobs.Claim):
+        start.wait()
+        return finisher.finish(jobs.Finish(claim, JobStatus.SUCCEEDED, result={"id": claim.job.id},
+                                           entry=ledger_entry(claim)))
+    try:
+        with ThreadPoolExecutor(40) as pool:
+            made = list(pool.map(finish, claims))
+    finally:
+        finisher.stop()
+    # every thread got its own job's webhook back
+    assert all(f'"id":"{c.job.id}"' in m[0].payload for c, m in zip(claims, made))
+    assert set(statuses(engine, claims).values()) == {JobStatus.SUCCEEDED}
+    assert finisher.groups < 40
+
+
+def test_a_finish_the_store_refuses_fails_alone(database_url: str) -> None:
+    engine = engine_for(database_url)
+    claims = running_jobs(engine, 6)
+    bad = claims[2]
+    finisher = Finisher(engine)
+    start = threading.Barrier(6)
+
+    def finish(claim: jobs.Claim):
+        # a set is not JSON: the store cannot write this result
+        result = {"tags": {"a"}} if claim is bad else {"ok": True}
+        start.wait()
+        return finisher.finish(jobs.Finish(claim, JobStatus.SUCCEEDED, result=result))
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            futures = [pool.submit(finish, c) for c in claims]
+        with pytest.raises((StatementError, TypeError)):  # SQLite via SQLAlchemy, psycopg itself
+            futures[2].result()
+        assert all(len(f.result()) == 1 for i, f in enumerate(futures) if i != 2)
+    finally:
+        finisher.stop()
+    found = statuses(engine, claims)
+    assert found.pop(bad.job.id) == JobStatus.RUNNING  # left to its lease, as after any store error
+    assert set(found.values()) == {JobStatus.SUCCEEDED}
+
+
+def test_after_stop_a_finish_commits_on_the_callers_thread(database_url: str) -> None:
+    engine = engine_for(database_url)
+    first, late = running_jobs(engine, 2)
+    finisher = Finisher(engine)
+    assert len(finisher.finish(jobs.Finish(first, JobStatus.SUCCEEDED, result={}))) == 1
+    finisher.stop()
+    assert not finisher._thread.is_alive()
+    assert len(finisher.finish(jobs.Finish(late, JobStatus.SUCCEEDED, result={}))) == 1
+    assert set(statuses(engine, [first, late]).values()) == {JobStatus.SUCCEEDED}
