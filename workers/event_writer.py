@@ -1,11 +1,14 @@
 """Live job events and counters, written to Redis in order by one thread per process.
 
 Both are best effort (the store holds the truth), so no job thread waits for them:
-it queues them and goes on. The writer takes whatever is queued, up to `MAX_BATCH`,
-and sends it in one pipeline; under load that is one round trip for many jobs, at
-rest one per event. One queue and one thread keep each job's events in the order
-they were queued (SSE readers rely on it). What is queued when the process dies is
-lost, as an event lost with Redis would be.
+it queues them and goes on. The writer waits `linger_s` after the first item of a
+write, then takes whatever is queued, up to `MAX_BATCH`, and sends it in one
+pipeline: a job's events (running, finished) and counters (call, finish) then share
+a round trip, and under load many jobs' do. Each write costs this thread ~0.3 ms of
+CPU whatever it carries, and a live stream ten milliseconds later is still live.
+One queue and one thread keep each job's events in the order they were queued (SSE
+readers rely on it). What is queued when the process dies is lost, as an event lost
+with Redis would be.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,13 +27,15 @@ from promptq import events, metrics
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
 MAX_QUEUED = 100_000  # beyond this (Redis away for long), new events are dropped
+LINGER_S = 0.01  # seconds from the first item of a write to the write
 _STOP = object()
 
 
 class EventWriter:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, *, linger_s: float = LINGER_S) -> None:
         self._client = client
         self._prefix = prefix
+        self._linger_s = linger_s
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="promptq-events", daemon=True)
         self._thread.start()
@@ -49,6 +55,8 @@ class EventWriter:
     def _loop(self) -> None:
         while True:
             items = [self._queue.get()]
+            if items[0] is not _STOP and self._linger_s > 0:
+                time.sleep(self._linger_s)
             while len(items) < MAX_BATCH:
                 try:
                     items.append(self._queue.get_nowait())

@@ -47,12 +47,12 @@ def test_delivered_attempts_reach_the_store_together(database_url: str) -> None:
         log.stop()
 
 
-def test_a_lone_record_is_written_at_once_not_at_the_next_tick(database_url: str) -> None:
+def test_a_lone_record_is_written_after_the_linger_not_at_the_next_tick(database_url: str) -> None:
     engine = engine_for(database_url)
     with Session(engine) as s:
         [made] = enqueue(s, [("acme", "https://example.com/hook", "job.succeeded", {"n": 1})])
         s.commit()
-    log = DeliveredLog(engine, min_gap_s=3600)  # a gap only after a write: the first is not delayed
+    log = DeliveredLog(engine, min_gap_s=3600)  # a gap only after a write: the first waits only the linger
     try:
         log.add(delivered(made.id))
 
