@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from promptq.store import deliveries
 from promptq.store.engine import autocommit
-from promptq.store.models import Job, JobRow, LedgerEntry, utcnow
+from promptq.store.models import Job, JobRow, LedgerEntry, LedgerLine, utcnow
 from promptq.store.status import TERMINAL, JobStatus
 
 _OPEN = (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -124,18 +124,18 @@ _NO_USAGE = {"p_calls": 0, "p_input_tokens": 0, "p_output_tokens": 0, "p_cache_c
 _LEDGER_FIELDS = tuple(c.name for c in LEDGER.c if c.name != "id")
 
 
-def _ledger_values(entry: LedgerEntry) -> dict[str, Any]:
+def _ledger_values(entry: LedgerLine) -> dict[str, Any]:
     return {name: getattr(entry, name) for name in _LEDGER_FIELDS}
 
 
-def _add_usage(conn: Connection, job_id: str, entry: LedgerEntry | None) -> dict[str, Any]:
+def _add_usage(conn: Connection, job_id: str, entry: LedgerLine | None) -> dict[str, Any]:
     """INSERT the ledger row (if any); return the parameters of the job-total increments."""
     if entry is not None:
         conn.execute(_INSERT_LEDGER, _ledger_values(entry))
     return _usage(job_id, entry)
 
 
-def _usage(job_id: str, entry: LedgerEntry | None) -> dict[str, Any]:
+def _usage(job_id: str, entry: LedgerLine | None) -> dict[str, Any]:
     """The parameters of the job-total increments for one call's ledger row (or none)."""
     if entry is None:
         return dict(_NO_USAGE, p_job_id=job_id)
@@ -145,7 +145,7 @@ def _usage(job_id: str, entry: LedgerEntry | None) -> dict[str, Any]:
             "p_cache_read": entry.cache_read_input_tokens, "p_cost_usd": entry.cost_usd}
 
 
-def record_attempt(engine: Engine, claim_: Claim, entry: LedgerEntry) -> None:
+def record_attempt(engine: Engine, claim_: Claim, entry: LedgerLine) -> None:
     """One ledger row, and the job's running totals, in one transaction."""
     with engine.begin() as conn:
         conn.execute(_ADD_USAGE, _add_usage(conn, claim_.job.id, entry))
@@ -161,7 +161,7 @@ class Finish:
     result: dict[str, Any] | None = None
     error_type: str | None = None
     error_message: str | None = None
-    entry: LedgerEntry | None = None
+    entry: LedgerLine | None = None
     model: str | None = None
     model_index: int = 0
     cache_hit: bool = False
@@ -170,7 +170,7 @@ class Finish:
 
 def finish(engine: Engine, claim_: Claim, status: JobStatus, *, result: dict[str, Any] | None = None,
            error_type: str | None = None, error_message: str | None = None,
-           entry: LedgerEntry | None = None, model: str | None = None, model_index: int = 0,
+           entry: LedgerLine | None = None, model: str | None = None, model_index: int = 0,
            cache_hit: bool = False, input_truncated: bool = False,
            ) -> list[deliveries.NewDelivery] | None:
     """running → terminal, only for the holder of the claim (see finish_many)."""
@@ -212,7 +212,7 @@ def finish_many(engine: Engine, finishes: Sequence[Finish]) -> list[list[deliver
 
 
 def requeue(engine: Engine, claim_: Claim, *, not_before: datetime | None, dispatched: bool,
-            entry: LedgerEntry | None = None, model_index: int = 0, consecutive_overloads: int = 0,
+            entry: LedgerLine | None = None, model_index: int = 0, consecutive_overloads: int = 0,
             input_truncated: bool = False, error_type: str | None = None,
             error_message: str | None = None) -> bool:
     """running → queued, to run again after `not_before`, with the failed call's ledger row

@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from datetime import UTC, datetime
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text
@@ -163,6 +164,33 @@ class LedgerEntry(SQLModel, table=True):
     outcome: str  # "ok" or a failure kind ("rate_limited", "refusal", …)
     request_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    """A LedgerEntry to insert, as plain values (every column but the id).
+
+    A worker builds one per provider call; an ORM LedgerEntry costs ~70 µs of CPU to
+    build (attribute instrumentation) where this costs a few. Units as in LedgerEntry.
+    """
+
+    tenant_id: str
+    job_id: str
+    batch_id: str | None
+    task: str
+    provider: str
+    model: str
+    prompt_version: str
+    attempt: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cost_usd: float | None = 0.0
+    latency_ms: int = 0
+    outcome: str = "ok"
+    request_id: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
 
 
 class WebhookDelivery(SQLModel, table=True):

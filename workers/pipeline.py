@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from promptq import batch_progress, dispatch
 from promptq.prompts.registry import OutputMode, Task, get_task
 from promptq.store import batches, jobs
-from promptq.store.models import LedgerEntry, utcnow
+from promptq.store.models import LedgerLine, utcnow
 from promptq.store.status import JobStatus
 from promptq.workers.context import fits, merge_outputs, plan_shrink, request_tokens, worth_counting
 from promptq.workers.llm import pricing, structured
@@ -274,10 +274,10 @@ class JobRunner:
     # -- recording --------------------------------------------------------
 
     def _ledger_entry(self, claim: jobs.Claim, task: Task, model: str, attempt: int,
-                      response: CallResponse | None, failure: ProviderFailure | None) -> LedgerEntry:
+                      response: CallResponse | None, failure: ProviderFailure | None) -> LedgerLine:
         usage = (response.usage if response else None) or (failure.usage if failure else None) or Usage()
         job = claim.job
-        entry = LedgerEntry(
+        entry = LedgerLine(
             tenant_id=job.tenant_id, job_id=job.id, batch_id=job.batch_id, task=task.name,
             provider=str(self.rt.llm.provider_of(model)), model=model, prompt_version=task.version,
             attempt=attempt, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
@@ -299,7 +299,7 @@ class JobRunner:
     # -- transitions ------------------------------------------------------
 
     def _reschedule(self, claim: jobs.Claim, state: _State, wait_s: float, *, reason: str,
-                    failure: ProviderFailure | None = None, entry: LedgerEntry | None = None) -> Outcome:
+                    failure: ProviderFailure | None = None, entry: LedgerLine | None = None) -> Outcome:
         settings = self.rt.settings
         in_message = wait_s <= settings.max_countdown_s
         moved = jobs.requeue(self.rt.engine, claim, not_before=utcnow() + timedelta(seconds=wait_s),
@@ -320,7 +320,7 @@ class JobRunner:
 
     def _finish(self, claim: jobs.Claim, state: _State, status: JobStatus, *,
                 result: dict[str, Any] | None = None, error: tuple[str, str] | None = None,
-                entry: LedgerEntry | None = None, **fields: Any) -> Outcome:
+                entry: LedgerLine | None = None, **fields: Any) -> Outcome:
         made = self.rt.finisher.finish(jobs.Finish(
             claim, status, result=result, entry=entry, error_type=str(error[0]) if error else None,
             error_message=error[1][:1000] if error else None, input_truncated=state.truncated,
@@ -360,7 +360,7 @@ class _Attempt:
     failure: ProviderFailure | None
     response: CallResponse | None = None
     output: dict[str, Any] | None = None
-    entry: LedgerEntry | None = None
+    entry: LedgerLine | None = None
 
 
 class _DeltaEvents:

@@ -9,7 +9,7 @@ from promptq.api.submission import insert_jobs, job_row
 from promptq.prompts.registry import get_task
 from promptq.store import jobs
 from promptq.store.engine import engine_for
-from promptq.store.models import Job, LedgerEntry, WebhookDelivery
+from promptq.store.models import Job, LedgerEntry, LedgerLine, WebhookDelivery
 from promptq.store.status import JobStatus, Priority
 
 
@@ -25,9 +25,9 @@ def running_jobs(engine, n: int, *, webhook_url: str | None = "https://example.c
     return claims
 
 
-def ledger_entry(claim: jobs.Claim, input_tokens: int = 100) -> LedgerEntry:
+def ledger_entry(claim: jobs.Claim, input_tokens: int = 100) -> LedgerLine:
     job = claim.job
-    return LedgerEntry(tenant_id=job.tenant_id, job_id=job.id, batch_id=job.batch_id, task=job.task,
+    return LedgerLine(tenant_id=job.tenant_id, job_id=job.id, batch_id=job.batch_id, task=job.task,
                        provider="anthropic", model="claude-haiku-4-5", prompt_version="v1", attempt=1,
                        input_tokens=input_tokens, output_tokens=20, cost_usd=0.001, latency_ms=7,
                        outcome="ok", request_id="req_1")
@@ -81,3 +81,9 @@ def test_a_job_without_a_webhook_url_gets_no_delivery(database_url: str) -> None
     engine = engine_for(database_url)
     [claim] = running_jobs(engine, 1, webhook_url=None)
     assert jobs.finish(engine, claim, JobStatus.SUCCEEDED, result={}) == []
+
+
+def test_a_ledger_line_carries_every_ledger_column_but_the_id() -> None:
+    from dataclasses import fields
+
+    assert [f.name for f in fields(LedgerLine)] == [c.name for c in LedgerEntry.__table__.c if c.name != "id"]
