@@ -10,6 +10,7 @@ completes batches with no open job whatever the countdown says.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import redis
@@ -29,6 +30,10 @@ def start(redis_url: str, prefix: str, batch_id: str, total: int) -> None:
     _client(redis_url).set(keys.batch_open(prefix, batch_id), total, ex=TTL_S)
 
 
-def count_finished(client: redis.Redis, prefix: str, batch_id: str) -> bool:
-    """One more job of the batch finished. True: it may have been the last (ask the store)."""
-    return int(client.decr(keys.batch_open(prefix, batch_id))) <= 0
+def count_finished(client: redis.Redis, prefix: str, batch_ids: Sequence[str]) -> set[str]:
+    """One more job of each batch in `batch_ids` finished (a batch listed twice: two
+    jobs), in one round trip. Returns the batches that may be done (ask the store)."""
+    pipe = client.pipeline(transaction=False)
+    for batch_id in batch_ids:
+        pipe.decr(keys.batch_open(prefix, batch_id))
+    return {batch_id for batch_id, left in zip(batch_ids, pipe.execute()) if int(left) <= 0}

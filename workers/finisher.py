@@ -11,6 +11,12 @@ before it commits (PostgreSQL's commit_delay with commit_siblings): a job alone
 waits for nothing, so light-load latency is untouched; under load a job's result is
 committed at most that much later, a few per cent of a one-second call.
 
+After the commit the thread also counts the group's jobs down on their batches, in
+one round trip (promptq/batch_progress.py), and completes a batch whose countdown
+reached zero, its `batch.completed` webhook joining the deliveries of the job that
+finished it. A countdown or completion that fails is logged and left to the relay,
+which completes batches with no open job; the jobs' own results stand.
+
 A group that fails is committed again one finish at a time, so that one finish the
 store refuses fails only its own job, and every waiter gets its own answer (a
 result, or the store's exception) — none is left waiting.
@@ -21,14 +27,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from time import monotonic
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from promptq.store import jobs
+from promptq.store import batches, jobs
 from promptq.store.deliveries import NewDelivery
 
 log = logging.getLogger(__name__)
@@ -37,13 +43,22 @@ LINGER_S = 0.02  # seconds a group waits for the finishes of other running jobs
 _STOP = object()
 
 
-class Finisher:
-    """`running`: how many jobs the process runs now (the most finishes that may
-    still come); `linger_s`: how long a group waits for them, in seconds."""
+def _all_may_be_done(batch_ids: Sequence[str]) -> set[str]:
+    return set(batch_ids)
 
-    def __init__(self, engine: Engine, *, running: Callable[[], int] = lambda: 1,
-                 linger_s: float = LINGER_S, max_group: int = MAX_GROUP) -> None:
+
+class Finisher:
+    """`count_down(batch_ids)`: one more job of each finished (an id listed twice: two
+    jobs); returns the batches that may be done (default: all of them, so the store is
+    asked after every batch job). `running`: how many jobs the process runs now (the
+    most finishes that may still come); `linger_s`: how long a group waits for them,
+    in seconds."""
+
+    def __init__(self, engine: Engine, *, count_down: Callable[[Sequence[str]], set[str]] = _all_may_be_done,
+                 running: Callable[[], int] = lambda: 1, linger_s: float = LINGER_S,
+                 max_group: int = MAX_GROUP) -> None:
         self._engine = engine
+        self._count_down = count_down
         self._running = running
         self._linger_s = linger_s
         self._max_group = max_group
@@ -108,8 +123,29 @@ class Finisher:
             for item in items:
                 self._commit([item])
             return
+        self._complete_batches([finish for finish, _ in items], results)
         for (_, waiter), result in zip(items, results):
             waiter.set_result(result)
+
+    def _complete_batches(self, finishes: list[jobs.Finish], results: list[Any]) -> None:
+        """Count the group's finished batch jobs down; complete the batches that may be
+        done, adding their webhooks to the results of the jobs that finished them."""
+        finished = [(i, f.claim.job.batch_id) for i, (f, made) in enumerate(zip(finishes, results))
+                    if made is not None and f.claim.job.batch_id]
+        if not finished:
+            return
+        batch_ids = [batch_id for _, batch_id in finished]
+        try:
+            maybe_done = self._count_down(batch_ids)
+        except Exception:  # Redis away: ask the store, as without a countdown
+            log.warning("could not count down %d batch jobs; asking the store", len(batch_ids), exc_info=True)
+            maybe_done = set(batch_ids)
+        for batch_id in maybe_done:
+            last = max(i for i, b in finished if b == batch_id)
+            try:
+                results[last] = results[last] + batches.complete_if_done(self._engine, batch_id)
+            except Exception:  # the relay completes batches with no open job
+                log.warning("could not complete batch %s; left to the relay", batch_id, exc_info=True)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Commit what is queued, then stop the thread; later finishes commit alone."""

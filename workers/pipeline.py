@@ -18,9 +18,9 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from promptq import batch_progress, dispatch
+from promptq import dispatch
 from promptq.prompts.registry import OutputMode, Task, get_task
-from promptq.store import batches, jobs
+from promptq.store import jobs
 from promptq.store.models import LedgerLine, utcnow
 from promptq.store.status import JobStatus
 from promptq.workers.context import fits, merge_outputs, plan_shrink, request_tokens, worth_counting
@@ -327,12 +327,9 @@ class JobRunner:
             model_index=state.model_index, **fields))
         if made is None:  # cancelled meanwhile, or the lease lapsed and another worker took over
             return Outcome(skipped=True)
-        batch_id = claim.job.batch_id
         self._event(claim.job.id, "status", {"status": status})
         self._count("promptq_jobs_finished_total", task=claim.job.task, status=str(status))
-        if batch_id and self._maybe_last_of_batch(batch_id):
-            made += batches.complete_if_done(self.rt.engine, batch_id)
-        for delivery in made:
+        for delivery in made:  # the job's webhook, and its batch's when it completed it
             deliver_now_or_queue(self.rt, delivery)
         return Outcome(status=status)
 
@@ -341,15 +338,6 @@ class JobRunner:
 
     def _event(self, job_id: str, event: str, data: dict[str, Any]) -> None:
         self.rt.events.event(job_id, event, data)
-
-    def _maybe_last_of_batch(self, batch_id: str) -> bool:
-        """Count the finished job down on its batch. True: the batch may be done (the
-        countdown reached zero, or Redis could not say): ask the store."""
-        try:
-            return batch_progress.count_finished(self.rt.redis, self.rt.settings.redis_prefix, batch_id)
-        except RedisError:
-            log.warning("could not count down batch %s; asking the store", batch_id, exc_info=True)
-            return True
 
 
 @dataclass(frozen=True)

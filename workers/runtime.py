@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import partial
 
 import redis
 from sqlalchemy.engine import Engine
 
+from promptq import batch_progress
 from promptq.settings import Settings, get_settings
 from promptq.store.engine import engine_for
 from promptq.workers.event_writer import EventWriter
@@ -72,7 +74,8 @@ def build_runtime(settings: Settings) -> Runtime:
         webhook_client=WebhookClient(connections_per_target=settings.worker_concurrency),
         delivered_log=DeliveredLog(engine),
         events=EventWriter(client, settings.redis_prefix),
-        finisher=Finisher(engine, running=leases.running),
+        finisher=Finisher(engine, running=leases.running, count_down=partial(
+            batch_progress.count_finished, client, settings.redis_prefix)),
     )
 
 

@@ -13,10 +13,11 @@ from promptq.store.models import Job, LedgerEntry, LedgerLine, WebhookDelivery
 from promptq.store.status import JobStatus, Priority
 
 
-def running_jobs(engine, n: int, *, webhook_url: str | None = "https://example.com/hook") -> list[jobs.Claim]:
+def running_jobs(engine, n: int, *, webhook_url: str | None = "https://example.com/hook",
+                 batch_id: str | None = None) -> list[jobs.Claim]:
     task = get_task("job_posting_extraction")
     rows = [job_row(tenant="acme", task=task, text=f"document {i}", priority=Priority.BATCH,
-                    webhook_url=webhook_url, metadata=None) for i in range(n)]
+                    webhook_url=webhook_url, metadata=None, batch_id=batch_id) for i in range(n)]
     with Session(engine) as s:
         insert_jobs(s, rows)
         s.commit()

@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy.exc import StatementError
 from sqlmodel import Session, select
 
+from promptq.api.submission import batch_row
+from promptq.prompts.registry import get_task
 from promptq.store import jobs
 from promptq.store.engine import engine_for
-from promptq.store.models import Job
-from promptq.store.status import JobStatus
+from promptq.store.models import Batch, Job
+from promptq.store.status import BatchStatus, JobStatus, Priority
 from promptq.workers.finisher import Finisher
 from store.test_finish import ledger_entry, running_jobs
 
@@ -116,3 +118,66 @@ def test_while_other_jobs_run_a_finish_waits_for_theirs_up_to_the_linger(databas
         short.stop()
     finally:
         finisher.stop()
+
+
+def running_batch(engine, n: int) -> tuple[str, list[jobs.Claim]]:
+    batch = batch_row("acme", get_task("job_posting_extraction"), n, "https://example.com/batch-hook",
+                      Priority.BATCH)
+    with Session(engine) as s:
+        s.add(batch)
+        s.commit()
+        batch_id = batch.id
+    return batch_id, running_jobs(engine, n, batch_id=batch_id)
+
+
+def batch_status(engine, batch_id: str) -> BatchStatus:
+    with Session(engine) as s:
+        return s.get(Batch, batch_id).status
+
+
+def test_the_job_that_finishes_a_batch_carries_its_completed_webhook(database_url: str) -> None:
+    engine = engine_for(database_url)
+    batch_id, claims = running_batch(engine, 3)
+    counted: list[list[str]] = []
+
+    def count_down(batch_ids):  # as the Redis countdown: the third job takes it to zero
+        counted.append(list(batch_ids))
+        return {batch_id} if sum(map(len, counted)) >= 3 else set()
+
+    finisher = Finisher(engine, count_down=count_down)
+    try:
+        first = finisher.finish(jobs.Finish(claims[0], JobStatus.SUCCEEDED, result={}))
+        assert len(first) == 1  # its own webhook only: the countdown is not at zero
+        assert batch_status(engine, batch_id) == BatchStatus.IN_PROGRESS
+        start = threading.Barrier(2)
+
+        def finish(claim: jobs.Claim):
+            start.wait()
+            return finisher.finish(jobs.Finish(claim, JobStatus.SUCCEEDED, result={}))
+        with ThreadPoolExecutor(2) as pool:
+            made = list(pool.map(finish, claims[1:]))
+    finally:
+        finisher.stop()
+    assert batch_status(engine, batch_id) == BatchStatus.COMPLETED
+    # one batch.completed in all, with the job that finished the batch
+    types = [[d.payload.split('"type":"', 1)[1].split('"', 1)[0] for d in m] for m in made]
+    assert sorted(map(tuple, types)) == [("job.succeeded",), ("job.succeeded", "batch.completed")]
+    assert sorted(map(len, counted)) in ([1, 1, 1], [1, 2])  # one round trip per group
+
+
+def test_without_a_countdown_the_store_decides_and_the_finish_stands(database_url: str) -> None:
+    engine = engine_for(database_url)
+    batch_id, claims = running_batch(engine, 2)
+
+    def redis_away(batch_ids):
+        raise ConnectionError("redis is away")
+
+    finisher = Finisher(engine, count_down=redis_away)
+    try:
+        # asked after each job: still one job open, then none
+        assert len(finisher.finish(jobs.Finish(claims[0], JobStatus.SUCCEEDED, result={}))) == 1
+        assert batch_status(engine, batch_id) == BatchStatus.IN_PROGRESS
+        assert len(finisher.finish(jobs.Finish(claims[1], JobStatus.FAILED, error_type="x"))) == 2
+    finally:
+        finisher.stop()
+    assert batch_status(engine, batch_id) == BatchStatus.COMPLETED
