@@ -38,10 +38,6 @@ class LeaseKeeper:
             with self._lock:
                 self._tokens.discard(token)
 
-    def running(self) -> int:
-        """How many jobs this process runs now."""
-        return len(self._tokens)
-
     def _loop(self) -> None:
         # Renew at a third of the lease: two renewals may fail before it lapses.
         while not self._stop.wait(self._lease_s / 3):

@@ -60,7 +60,6 @@ def build_runtime(settings: Settings) -> Runtime:
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
                                   health_check_interval=30,
                                   max_connections=settings.worker_concurrency + 16)
-    leases = LeaseKeeper(engine, settings.job_lease_s)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -68,13 +67,13 @@ def build_runtime(settings: Settings) -> Runtime:
         limiter=RateLimiter(RedisBackend(client, prefix=settings.redis_prefix),
                             load_limits(settings.rate_limits_file)),
         llm=LLMClient.from_settings(settings),
-        leases=leases,
+        leases=LeaseKeeper(engine, settings.job_lease_s),
         policy=RetryPolicy(max_attempts=settings.max_attempts),
         # one connection per worker thread can be busy with the same receiver
         webhook_client=WebhookClient(connections_per_target=settings.worker_concurrency),
         delivered_log=DeliveredLog(engine),
         events=EventWriter(client, settings.redis_prefix),
-        finisher=Finisher(engine, running=leases.running, count_down=partial(
+        finisher=Finisher(engine, count_down=partial(
             batch_progress.count_finished, client, settings.redis_prefix)),
     )
 

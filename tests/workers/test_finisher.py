@@ -5,7 +5,6 @@ refused or lost while the worker shuts down."""
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -82,42 +81,6 @@ def test_after_stop_a_finish_commits_on_the_callers_thread(database_url: str) ->
     assert not finisher._thread.is_alive()
     assert len(finisher.finish(jobs.Finish(late, JobStatus.SUCCEEDED, result={}))) == 1
     assert set(statuses(engine, [first, late]).values()) == {JobStatus.SUCCEEDED}
-
-
-def test_a_job_running_alone_is_committed_without_lingering(database_url: str) -> None:
-    engine = engine_for(database_url)
-    [claim] = running_jobs(engine, 1)
-    finisher = Finisher(engine, running=lambda: 1, linger_s=30)
-    try:
-        started = time.monotonic()
-        finisher.finish(jobs.Finish(claim, JobStatus.SUCCEEDED, result={}))
-        assert time.monotonic() - started < 5
-    finally:
-        finisher.stop()
-
-
-def test_while_other_jobs_run_a_finish_waits_for_theirs_up_to_the_linger(database_url: str) -> None:
-    engine = engine_for(database_url)
-    first, second, third = running_jobs(engine, 3)
-    finisher = Finisher(engine, running=lambda: 2, linger_s=30)
-    try:
-        with ThreadPoolExecutor(2) as pool:
-            started = time.monotonic()
-            early = pool.submit(finisher.finish, jobs.Finish(first, JobStatus.SUCCEEDED, result={}))
-            time.sleep(0.3)
-            assert not early.done()  # the other running job may still finish: it waits
-            late = pool.submit(finisher.finish, jobs.Finish(second, JobStatus.SUCCEEDED, result={}))
-            early.result(), late.result()
-            # the group was complete (as many finishes as running jobs): no 30 s linger
-            assert time.monotonic() - started < 5 and finisher.groups == 1
-        # the linger is a bound: with nothing more coming, a group commits when it ends
-        short = Finisher(engine, running=lambda: 3, linger_s=0.2)
-        started = time.monotonic()
-        short.finish(jobs.Finish(third, JobStatus.SUCCEEDED, result={}))
-        assert 0.2 <= time.monotonic() - started < 5
-        short.stop()
-    finally:
-        finisher.stop()
 
 
 def running_batch(engine, n: int) -> tuple[str, list[jobs.Claim]]:
