@@ -1,7 +1,7 @@
 """`python -m bench [--quick] [--only NAME ...]`: run the benchmarks, print one table, write
 BENCHMARKS.md at the repository root.
 
-Scenarios, in order: throughput, overhead, bulk, resources (promptq against baselines),
+Scenarios, in order: throughput, breakdown, overhead, bulk, resources (promptq against baselines),
 then chaos, ratelimit, crash when those modules exist. Each module exposes
 `run(quick: bool) -> list[Row]`. `--quick` is a smoke test (~3 minutes, one run per
 figure); the full run takes ≤ 20 minutes on 2 cores and repeats every figure ≥ 3 times.
@@ -21,7 +21,7 @@ from pathlib import Path
 from bench import report
 from bench.report import Row
 
-SCENARIOS = ("throughput", "overhead", "bulk", "resources", "chaos", "ratelimit", "crash")
+SCENARIOS = ("throughput", "breakdown", "overhead", "bulk", "resources", "chaos", "ratelimit", "crash")
 ROOT = Path(__file__).resolve().parents[1]
 
 

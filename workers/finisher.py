@@ -8,8 +8,9 @@ sent before its transaction committed, exactly as when it committed alone. The
 thread commits as soon as a finish arrives; what arrives during a commit forms the
 next group (group commit): at rest a finish waits for nothing, under load many
 share one transaction. (Lingering up to 20 ms for the finishes of the process's
-other running jobs, as PostgreSQL's commit_delay does, made no measurable
-difference to CPU per job and tripled the provider → terminal time at saturation.)
+other running jobs, as PostgreSQL's commit_delay does, made no difference to CPU
+per job within the runs' noise and took provider → terminal at saturation from
+28 to 52 ms, p50 of full benchmark runs.)
 
 After the commit the thread also counts the group's jobs down on their batches, in
 one round trip (promptq/batch_progress.py), and completes a batch whose countdown
