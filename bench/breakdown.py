@@ -54,7 +54,8 @@ def run(quick: bool) -> list[Row]:
                 h.clean_redis(env["PROMPTQ_REDIS_PREFIX"])
             results.append(res)
             h.log(f"breakdown run {r + 1}/{runs}: {res['job_ms']:.2f} ms CPU/job, SDK call alone "
-                  f"{res['sdk_ms']:.2f} ms; threads {res['threads']}")
+                  f"{res['sdk_ms']:.2f} ms; by thread "
+                  + ", ".join(f"{name} {ms:.2f} ms" for name, ms in res["threads"].items()))
     finally:
         hooks.stop()
         sim.stop()

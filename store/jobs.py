@@ -168,16 +168,6 @@ class Finish:
     input_truncated: bool = False
 
 
-def finish(engine: Engine, claim_: Claim, status: JobStatus, *, result: dict[str, Any] | None = None,
-           error_type: str | None = None, error_message: str | None = None,
-           entry: LedgerLine | None = None, model: str | None = None, model_index: int = 0,
-           cache_hit: bool = False, input_truncated: bool = False,
-           ) -> list[deliveries.NewDelivery] | None:
-    """running → terminal, only for the holder of the claim (see finish_many)."""
-    return finish_many(engine, [Finish(claim_, status, result, error_type, error_message, entry, model,
-                                       model_index, cache_hit, input_truncated)])[0]
-
-
 def finish_many(engine: Engine, finishes: Sequence[Finish]) -> list[list[deliveries.NewDelivery] | None]:
     """Several jobs made terminal in one transaction (a worker's group commit).
 

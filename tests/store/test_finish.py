@@ -81,7 +81,7 @@ def test_a_lost_claim_is_none_and_keeps_its_ledger_row_while_the_others_finish(d
 def test_a_job_without_a_webhook_url_gets_no_delivery(database_url: str) -> None:
     engine = engine_for(database_url)
     [claim] = running_jobs(engine, 1, webhook_url=None)
-    assert jobs.finish(engine, claim, JobStatus.SUCCEEDED, result={}) == []
+    assert jobs.finish_many(engine, [jobs.Finish(claim, JobStatus.SUCCEEDED, result={})]) == [[]]
 
 
 def test_a_ledger_line_carries_every_ledger_column_but_the_id() -> None:
