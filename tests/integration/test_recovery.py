@@ -52,6 +52,27 @@ def test_worker_killed_mid_job_loses_nothing_and_each_job_ends_once(stack, sim):
     assert [len(stack.receiver.for_object(j)) for j in ids] == [1] * len(ids)
 
 
+def test_worker_stopped_with_sigterm_finishes_its_running_jobs_before_it_exits(stack, sim):
+    # A warm shutdown (a deploy): running jobs end and are committed by this worker —
+    # through its finisher thread — not left to lapse and run again elsewhere.
+    requests.post(f"{sim}/_sim/config", json={"ttft_s": 2.0}, timeout=5).raise_for_status()
+    ids = [stack.api.post("/v1/jobs", headers=stack.headers(),
+                          json={"task": "invoice_extraction", "input": {"text": f"{TEXT} warm #{i}"},
+                                "webhook_url": stack.receiver.url}).json()["id"] for i in range(4)]
+    wait_until(lambda: all(status_of(stack, j) == "running" for j in ids), timeout_s=30,
+               what="all jobs to be running")
+    for worker in list(stack.workers):
+        worker.stop()  # SIGTERM; waits for the process to exit
+        assert worker.proc.returncode == 0, worker.log()[-3000:]
+        stack.workers.remove(worker)
+    try:
+        # no worker is left: whatever is terminal was committed before the exit
+        assert [status_of(stack, j) for j in ids] == ["succeeded"] * len(ids)
+        wait_until(lambda: all(stack.receiver.for_object(j) for j in ids), what="the webhooks")
+    finally:
+        stack.start_worker("after-sigterm")
+
+
 def test_a_job_that_cannot_run_fails_visibly_instead_of_looping(stack, sim):
     # A job whose task left the catalog after it was queued (a deploy removed it).
     row = job_row(tenant="acme", task=get_task("invoice_extraction"), text=TEXT,
