@@ -72,7 +72,9 @@ class Finisher:
             if queued:
                 self._queue.put((finish, waiter))
         if not queued:  # shutting down: commit it here, alone
-            return jobs.finish_many(self._engine, [finish])[0]
+            results = jobs.finish_many(self._engine, [finish])
+            self._complete_batches([finish], results)
+            return results[0]
         return waiter.result()
 
     def _loop(self) -> None:

@@ -74,13 +74,15 @@ def test_a_finish_the_store_refuses_fails_alone(database_url: str) -> None:
 
 def test_after_stop_a_finish_commits_on_the_callers_thread(database_url: str) -> None:
     engine = engine_for(database_url)
-    first, late = running_jobs(engine, 2)
+    batch_id, (first, late) = running_batch(engine, 2)
     finisher = Finisher(engine)
     assert len(finisher.finish(jobs.Finish(first, JobStatus.SUCCEEDED, result={}))) == 1
     finisher.stop()
     assert not finisher._thread.is_alive()
-    assert len(finisher.finish(jobs.Finish(late, JobStatus.SUCCEEDED, result={}))) == 1
+    # committed here, and it still completes its batch (job.succeeded + batch.completed)
+    assert len(finisher.finish(jobs.Finish(late, JobStatus.SUCCEEDED, result={}))) == 2
     assert set(statuses(engine, [first, late]).values()) == {JobStatus.SUCCEEDED}
+    assert batch_status(engine, batch_id) == BatchStatus.COMPLETED
 
 
 def running_batch(engine, n: int) -> tuple[str, list[jobs.Claim]]:
