@@ -3,7 +3,7 @@
 The throughput runs say how much CPU promptq spends per job under load; this says on
 what, without contention. A child process (fresh settings: PostgreSQL, the simulator
 at zero latency, a webhook receiver in the parent) runs the jobs one after another
-and reads each of its threads' CPU from /proc: the job's own thread (claim, limiter,
+and reads each of its threads' CPU (psutil): the job's own thread (claim, limiter,
 SDK call, validation, webhook POST) and the threads that write for it (finisher:
 ledger row + terminal state + outbox; events: live events and counters; webhook
 records: delivered attempts). Baselines, same child, same run:
@@ -80,16 +80,10 @@ def _thread_cpu() -> dict[str, float]:
     """CPU seconds of each of this process's Python threads, by thread name."""
     import threading
 
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
-    for t in threading.enumerate():
-        try:
-            with open(f"/proc/self/task/{t.native_id}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[t.name] = out.get(t.name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return out
+    import psutil
+
+    by_id = {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+    return {t.name: by_id.get(t.native_id, 0.0) for t in threading.enumerate()}
 
 
 def _child(n: int, hook_url: str) -> dict[str, Any]:

@@ -33,13 +33,19 @@ def test_job_whose_message_was_lost_is_published_by_the_relay(stack, sim):
                what="the relay to re-publish the job")
 
 
-def test_worker_killed_mid_job_loses_nothing_and_each_job_ends_once(stack, sim):
+def running_jobs(stack, sim, n: int, tag: str) -> list[str]:
+    """`n` jobs with webhooks, each running a 2 s provider call when this returns."""
     requests.post(f"{sim}/_sim/config", json={"ttft_s": 2.0}, timeout=5).raise_for_status()
     ids = [stack.api.post("/v1/jobs", headers=stack.headers(),
-                          json={"task": "invoice_extraction", "input": {"text": f"{TEXT} #{i}"},
-                                "webhook_url": stack.receiver.url}).json()["id"] for i in range(6)]
+                          json={"task": "invoice_extraction", "input": {"text": f"{TEXT} {tag}#{i}"},
+                                "webhook_url": stack.receiver.url}).json()["id"] for i in range(n)]
     wait_until(lambda: all(status_of(stack, j) == "running" for j in ids), timeout_s=30,
                what="all jobs to be running")
+    return ids
+
+
+def test_worker_killed_mid_job_loses_nothing_and_each_job_ends_once(stack, sim):
+    ids = running_jobs(stack, sim, 6, "")
     for worker in list(stack.workers):
         worker.kill()  # SIGKILL: no cleanup, messages unacknowledged, leases left behind
         stack.workers.remove(worker)
@@ -55,12 +61,7 @@ def test_worker_killed_mid_job_loses_nothing_and_each_job_ends_once(stack, sim):
 def test_worker_stopped_with_sigterm_finishes_its_running_jobs_before_it_exits(stack, sim):
     # A warm shutdown (a deploy): running jobs end and are committed by this worker —
     # through its finisher thread — not left to lapse and run again elsewhere.
-    requests.post(f"{sim}/_sim/config", json={"ttft_s": 2.0}, timeout=5).raise_for_status()
-    ids = [stack.api.post("/v1/jobs", headers=stack.headers(),
-                          json={"task": "invoice_extraction", "input": {"text": f"{TEXT} warm #{i}"},
-                                "webhook_url": stack.receiver.url}).json()["id"] for i in range(4)]
-    wait_until(lambda: all(status_of(stack, j) == "running" for j in ids), timeout_s=30,
-               what="all jobs to be running")
+    ids = running_jobs(stack, sim, 4, "warm ")
     for worker in list(stack.workers):
         worker.stop()  # SIGTERM; waits for the process to exit
         assert worker.proc.returncode == 0, worker.log()[-3000:]

@@ -85,6 +85,4 @@ def test_a_job_without_a_webhook_url_gets_no_delivery(database_url: str) -> None
 
 
 def test_a_ledger_line_carries_every_ledger_column_but_the_id() -> None:
-    from dataclasses import fields
-
-    assert [f.name for f in fields(LedgerLine)] == [c.name for c in LedgerEntry.__table__.c if c.name != "id"]
+    assert list(LedgerLine.model_fields) == [c.name for c in LedgerEntry.__table__.c if c.name != "id"]

@@ -52,7 +52,7 @@ def test_a_lone_record_is_written_after_the_linger_not_at_the_next_tick(database
     with Session(engine) as s:
         [made] = enqueue(s, [("acme", "https://example.com/hook", "job.succeeded", {"n": 1})])
         s.commit()
-    log = DeliveredLog(engine, min_gap_s=3600)  # a gap only after a write: the first waits only the linger
+    log = DeliveredLog(engine, linger_s=0.05)  # the write comes the linger after the record, no fixed tick
     try:
         log.add(delivered(made.id))
 

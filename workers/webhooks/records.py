@@ -4,9 +4,10 @@ A delivered attempt changes nothing anyone waits for: the receiver has the event
 and no retry depends on the row. So the job's thread hands it to this log and goes
 on; one thread per process writes what has gathered, in one transaction. It writes
 `linger_s` after a record arrives, with what arrived meanwhile, and what arrives
-during a write (and the `min_gap_s` after it) goes into the next: a transaction
-costs this thread ~0.7 ms of CPU however many records it carries, so at 100 jobs a
-second a 50 ms linger shares one among five jobs instead of each paying its own. If
+during a write goes into the next (so at most ~1/linger_s writes a second): a
+transaction costs this thread ~0.7 ms of CPU however many records it carries, so at
+100 jobs a second a 50 ms linger shares one among five jobs instead of each paying
+its own. If
 the process dies before the write, the delivery is still pending in the store and
 the relay sends it again after `relay_stale_s`, with the same webhook-id
 (at-least-once, as after any crash); the window for that is the linger and one
@@ -29,14 +30,11 @@ MAX_PENDING = 50_000  # with the store away this long, older records are dropped
 
 class DeliveredLog:
     """`linger_s`: from a record's arrival to the write that takes it, in seconds;
-    `min_gap_s`: pause after each write, in seconds (at most ~1/min_gap_s writes a
-    second); `retry_s`: wait after a failed write, in seconds."""
+    `retry_s`: wait after a failed write, in seconds."""
 
-    def __init__(self, engine: Engine, *, linger_s: float = 0.05, min_gap_s: float = 0.01,
-                 retry_s: float = 1.0) -> None:
+    def __init__(self, engine: Engine, *, linger_s: float = 0.05, retry_s: float = 1.0) -> None:
         self._engine = engine
         self._linger_s = linger_s
-        self._min_gap_s = min_gap_s
         self._retry_s = retry_s
         self._pending: list[AttemptRecord] = []
         self._changed = threading.Condition()
@@ -69,20 +67,20 @@ class DeliveredLog:
             with self._changed:
                 while not self._pending and not self._stopping:
                     self._changed.wait()
-                # more records come meanwhile; stop() cuts the linger short
-                self._changed.wait_for(lambda: self._stopping, timeout=self._linger_s)
+                self._wait_unless_stopping(self._linger_s)  # more records come meanwhile
                 if self._stopping:
                     return
             try:
                 self.flush()
-                pause = self._min_gap_s
             except Exception:
                 self.failed_writes += 1
                 log.exception("writing delivered webhook attempts failed; retrying")
-                pause = self._retry_s
-            with self._changed:  # stop() cuts the pause short
-                if not self._stopping:
-                    self._changed.wait(pause)
+                with self._changed:
+                    self._wait_unless_stopping(self._retry_s)
+
+    def _wait_unless_stopping(self, seconds: float) -> None:
+        """Wait `seconds` (holding `_changed`); only stop() cuts it short, a new record does not."""
+        self._changed.wait_for(lambda: self._stopping, timeout=seconds)
 
     def stop(self) -> None:
         """Stop the thread after a last write."""
