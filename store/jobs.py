@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Integer, String, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (ARRAY, Boolean, Float, Integer, String, and_, bindparam, cast, func, insert, or_, select,
+                        update)
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
@@ -80,6 +81,34 @@ _FINISH_FIELDS = {
     "input_truncated": _p("input_truncated", Boolean),
 }
 _FINISH = update(JOBS).where(_OWNED).values(**_FINISH_FIELDS, **_TOTALS).returning(*WEBHOOK_COLUMNS)
+# PostgreSQL: the terminal UPDATEs of a whole finish group as one statement, each
+# column's values one array parameter, unnested into rows `v` and joined on the job id.
+# Measured (one thread, finish_many with ledger and outbox rows, per finish): 256 → 162 µs
+# in groups of 10, 352 → 296 µs in groups of 3, but 513 → 604 µs alone — hence
+# GROUP_STATEMENT_MIN. SQLite (no arrays) runs one _FINISH per job.
+GROUP_STATEMENT_MIN = 3
+_GROUP_COLUMNS: dict[str, Any] = {
+    "id": String, "token": String, "status": String, "result": JOBS.c.result.type, "error_type": String,
+    "error_message": String, "model": String, "model_index": Integer, "cache_hit": Boolean,
+    "input_truncated": Boolean, "calls": Integer, "input_tokens": Integer, "output_tokens": Integer,
+    "cache_creation": Integer, "cache_read": Integer, "cost_usd": Float,
+}
+_V = (func.unnest(*(bindparam(f"v_{name}", type_=ARRAY(type_)) for name, type_ in _GROUP_COLUMNS.items()))
+      .table_valued(*_GROUP_COLUMNS).render_derived(name="v").c)
+_FINISH_GROUP = (
+    update(JOBS)
+    .where(JOBS.c.id == _V.id, JOBS.c.status == JobStatus.RUNNING, JOBS.c.claim_token == _V.token)
+    .values(status=cast(_V.status, JOBS.c.status.type), result=_V.result, error_type=_V.error_type,
+            error_message=_V.error_message, finished_at=_p("now", JOBS.c.finished_at.type), lease_until=None,
+            model=func.coalesce(_V.model, JOBS.c.model), model_index=_V.model_index, cache_hit=_V.cache_hit,
+            input_truncated=_V.input_truncated, attempts=JOBS.c.attempts + _V.calls,
+            input_tokens=JOBS.c.input_tokens + _V.input_tokens,
+            output_tokens=JOBS.c.output_tokens + _V.output_tokens,
+            cache_creation_input_tokens=JOBS.c.cache_creation_input_tokens + _V.cache_creation,
+            cache_read_input_tokens=JOBS.c.cache_read_input_tokens + _V.cache_read,
+            cost_usd=JOBS.c.cost_usd + _V.cost_usd)
+    .returning(*WEBHOOK_COLUMNS)
+)
 _REQUEUE = update(JOBS).where(_OWNED).values(
     status=JobStatus.QUEUED, not_before=_p("not_before", JOBS.c.not_before.type), claim_token=None,
     lease_until=None, dispatched_at=_p("dispatched_at", JOBS.c.dispatched_at.type),
@@ -183,23 +212,47 @@ def finish_many(engine: Engine, finishes: Sequence[Finish]) -> list[list[deliver
         entries = [f.entry for f in finishes if f.entry is not None]
         if entries:
             conn.execute(_INSERT_LEDGER, [_ledger_values(e) for e in entries])
-        rows, lost = [], []
-        for f in finishes:
-            usage = _usage(f.claim.job.id, f.entry)
-            row = conn.execute(_FINISH, {
-                **usage, "p_token": f.claim.token, "p_status": f.status, "p_result": f.result,
-                "p_error_type": f.error_type, "p_error_message": f.error_message, "p_now": now,
-                "p_model": f.model, "p_model_index": f.model_index, "p_cache_hit": f.cache_hit,
-                "p_input_truncated": f.input_truncated,
-            }).mappings().first()
-            rows.append(JobRow(row) if row is not None else None)
-            if row is None and f.entry is not None:
-                lost.append(usage)
+        usages = [_usage(f.claim.job.id, f.entry) for f in finishes]
+        grouped = conn.dialect.name == "postgresql" and len(finishes) >= GROUP_STATEMENT_MIN
+        rows = (_finish_group if grouped else _finish_each)(conn, finishes, usages, now)
+        lost = [usage for f, usage, row in zip(finishes, usages, rows) if row is None and f.entry is not None]
         if lost:
             conn.execute(_ADD_USAGE, lost)
         made = deliveries.enqueue_job_events(conn, [row for row in rows if row is not None])
     return [None if row is None else made.get(row.id, []) for row in rows]
 
+
+def _finish_each(conn: Connection, finishes: Sequence[Finish], usages: list[dict[str, Any]],
+                 now: datetime) -> list[JobRow | None]:
+    """One terminal UPDATE per finish; a finish whose claim was lost gets None."""
+    rows: list[JobRow | None] = []
+    for f, usage in zip(finishes, usages):
+        row = conn.execute(_FINISH, {
+            **usage, "p_token": f.claim.token, "p_status": f.status, "p_result": f.result,
+            "p_error_type": f.error_type, "p_error_message": f.error_message, "p_now": now,
+            "p_model": f.model, "p_model_index": f.model_index, "p_cache_hit": f.cache_hit,
+            "p_input_truncated": f.input_truncated,
+        }).mappings().first()
+        rows.append(JobRow(row) if row is not None else None)
+    return rows
+
+
+def _finish_group(conn: Connection, finishes: Sequence[Finish], usages: list[dict[str, Any]],
+                  now: datetime) -> list[JobRow | None]:
+    """_finish_each's rows from one statement (PostgreSQL). RETURNING comes in no set
+    order: rows are matched to finishes by job id."""
+    params: dict[str, Any] = {
+        "p_now": now, "v_id": [f.claim.job.id for f in finishes], "v_token": [f.claim.token for f in finishes],
+        "v_status": [f.status.name for f in finishes],  # enums are stored by name
+        "v_result": [f.result for f in finishes], "v_error_type": [f.error_type for f in finishes],
+        "v_error_message": [f.error_message for f in finishes], "v_model": [f.model for f in finishes],
+        "v_model_index": [f.model_index for f in finishes], "v_cache_hit": [f.cache_hit for f in finishes],
+        "v_input_truncated": [f.input_truncated for f in finishes],
+    }
+    for name in ("calls", "input_tokens", "output_tokens", "cache_creation", "cache_read", "cost_usd"):
+        params[f"v_{name}"] = [usage[f"p_{name}"] for usage in usages]
+    by_id = {row["id"]: JobRow(row) for row in conn.execute(_FINISH_GROUP, params).mappings()}
+    return [by_id.get(f.claim.job.id) for f in finishes]
 
 def requeue(engine: Engine, claim_: Claim, *, not_before: datetime | None, dispatched: bool,
             entry: LedgerLine | None = None, model_index: int = 0, consecutive_overloads: int = 0,

@@ -3,6 +3,7 @@ several jobs to a transaction, and a lost claim changes nothing but the bill."""
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import Session, select
 
 from promptq.api.submission import insert_jobs, job_row
@@ -34,7 +35,17 @@ def ledger_entry(claim: jobs.Claim, input_tokens: int = 100) -> LedgerLine:
                        outcome="ok", request_id="req_1")
 
 
-def test_a_group_commits_each_jobs_ledger_row_state_and_webhook(database_url: str) -> None:
+# On PostgreSQL a group of GROUP_STATEMENT_MIN or more finishes is one UPDATE; fewer,
+# one UPDATE each (always, on SQLite). Both ways must store and return the same.
+ONE_STATEMENT, ONE_PER_JOB = 1, 1000
+ways = pytest.mark.parametrize("group_statement_min", [ONE_STATEMENT, ONE_PER_JOB],
+                               ids=["one-statement", "one-per-job"])
+
+
+@ways
+def test_a_group_commits_each_jobs_ledger_row_state_and_webhook(database_url: str, monkeypatch,
+                                                                group_statement_min: int) -> None:
+    monkeypatch.setattr(jobs, "GROUP_STATEMENT_MIN", group_statement_min)
     engine = engine_for(database_url)
     claims = running_jobs(engine, 3)
     made = jobs.finish_many(engine, [
@@ -62,7 +73,10 @@ def test_a_group_commits_each_jobs_ledger_row_state_and_webhook(database_url: st
     assert all(f'"id":"{c.job.id}"' in m[0].payload for c, m in zip(claims, made))
 
 
-def test_a_lost_claim_is_none_and_keeps_its_ledger_row_while_the_others_finish(database_url: str) -> None:
+@ways
+def test_a_lost_claim_is_none_and_keeps_its_ledger_row_while_the_others_finish(
+        database_url: str, monkeypatch, group_statement_min: int) -> None:
+    monkeypatch.setattr(jobs, "GROUP_STATEMENT_MIN", group_statement_min)
     engine = engine_for(database_url)
     mine, theirs = running_jobs(engine, 2)
     stale = jobs.Claim(theirs.job, "a-token-that-lost-the-job")
