@@ -89,7 +89,8 @@ def cancel_open_jobs(session: Session, *conditions: Any) -> list[Job]:
     """Cancel unfinished jobs matching `conditions`; returns them, cancelled."""
     ids = list(session.execute(
         update(Job).where(Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)), *conditions)
-        .values(status=JobStatus.CANCELLED, finished_at=utcnow(), claim_token=None, lease_until=None)
+        .values(status=JobStatus.CANCELLED, finished_at=utcnow(), claim_token=None, lease_until=None,
+                progress=None)
         .returning(Job.id)).scalars())
     if not ids:
         return []

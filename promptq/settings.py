@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     # How long a worker thread may wait for rate-limit capacity before it hands the job
     # back to the queue (seconds); waiting never counts against the attempt budget.
     capacity_wait_s: float = 5.0
-    # Per-job budget of provider attempts (transport retries, repairs and fallbacks).
+    # Per-job budget of provider attempts (transport retries, repairs and fallbacks; a
+    # split document's calls that extracted a piece do not count).
     max_attempts: int = 8
     max_batch_documents: int = 10_000
     max_document_chars: int = 2_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel, create_engine
@@ -51,6 +51,36 @@ def create_tables(engine: Engine) -> None:
         # Two processes starting together race on CREATE TABLE; the loser's second
         # pass finds the tables there.
         SQLModel.metadata.create_all(engine)
+    add_new_columns(engine)
+
+
+def add_new_columns(engine: Engine) -> list[str]:
+    """Add the nullable columns a newer promptq has to tables an older one created
+    (create_all makes missing tables only); returns them as "table.column".
+
+    The only schema change this does: a NOT NULL column needs values for the rows
+    already there — a real migration — and is refused with the name of the column.
+    """
+    added: list[str] = []
+    quote = engine.dialect.identifier_preparer.quote
+    for table in SQLModel.metadata.sorted_tables:
+        present = {c["name"] for c in inspect(engine).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise RuntimeError(f"table {table.name} lacks the NOT NULL column {column.name}: "
+                                   "migrate it before starting this version")
+            ddl = (f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} "
+                   f"{column.type.compile(dialect=engine.dialect)}")
+            try:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(ddl)
+            except DBAPIError:  # another process starting together added it first
+                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 @lru_cache(maxsize=8)

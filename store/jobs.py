@@ -40,9 +40,9 @@ def _p(name: str, type_: Any = None) -> Any:
 # is never sent back after the claim.
 RUN_COLUMNS = tuple(JOBS.c[name] for name in (
     "id", "tenant_id", "task", "prompt_version", "batch_id", "priority", "input_text", "input_messages",
-    "attempts", "model_index", "consecutive_overloads"))
+    "attempts", "model_index", "consecutive_overloads", "progress"))
 _NOT_IN_WEBHOOK = {"input_text", "input_messages", "idempotency_key", "claim_token", "lease_until",
-                   "not_before", "dispatched_at", "model_index", "consecutive_overloads"}
+                   "not_before", "dispatched_at", "model_index", "consecutive_overloads", "progress"}
 WEBHOOK_COLUMNS = tuple(c for c in JOBS.c if c.name not in _NOT_IN_WEBHOOK)
 
 # The hot path (claim, record, finish, requeue) runs these statements, built once: a
@@ -75,7 +75,7 @@ _INSERT_LEDGER = insert(LEDGER)
 _FINISH_FIELDS = {
     "status": _p("status", JOBS.c.status.type), "result": _p("result", JOBS.c.result.type),
     "error_type": _p("error_type", String), "error_message": _p("error_message", String),
-    "finished_at": _p("now", JOBS.c.finished_at.type), "lease_until": None,
+    "finished_at": _p("now", JOBS.c.finished_at.type), "lease_until": None, "progress": None,
     "model": func.coalesce(_p("model", String), JOBS.c.model),
     "model_index": _p("model_index", Integer), "cache_hit": _p("cache_hit", Boolean),
     "input_truncated": _p("input_truncated", Boolean),
@@ -100,6 +100,7 @@ _FINISH_GROUP = (
     .where(JOBS.c.id == _V.id, JOBS.c.status == JobStatus.RUNNING, JOBS.c.claim_token == _V.token)
     .values(status=cast(_V.status, JOBS.c.status.type), result=_V.result, error_type=_V.error_type,
             error_message=_V.error_message, finished_at=_p("now", JOBS.c.finished_at.type), lease_until=None,
+            progress=None,
             model=func.coalesce(_V.model, JOBS.c.model), model_index=_V.model_index, cache_hit=_V.cache_hit,
             input_truncated=_V.input_truncated, attempts=JOBS.c.attempts + _V.calls,
             input_tokens=JOBS.c.input_tokens + _V.input_tokens,
@@ -114,7 +115,8 @@ _REQUEUE = update(JOBS).where(_OWNED).values(
     lease_until=None, dispatched_at=_p("dispatched_at", JOBS.c.dispatched_at.type),
     model_index=_p("model_index", Integer), consecutive_overloads=_p("consecutive_overloads", Integer),
     input_truncated=_p("input_truncated", Boolean), error_type=_p("error_type", String),
-    error_message=_p("error_message", String), **_TOTALS)
+    error_message=_p("error_message", String), progress=_p("progress", JOBS.c.progress.type), **_TOTALS)
+_KEEP_PROGRESS = update(JOBS).where(_OWNED).values(progress=_p("progress", JOBS.c.progress.type))
 
 
 @dataclass(frozen=True)
@@ -174,10 +176,15 @@ def _usage(job_id: str, entry: LedgerLine | None) -> dict[str, Any]:
             "p_cache_read": entry.cache_read_input_tokens, "p_cost_usd": entry.cost_usd}
 
 
-def record_attempt(engine: Engine, claim_: Claim, entry: LedgerLine) -> None:
-    """One ledger row, and the job's running totals, in one transaction."""
+def record_attempt(engine: Engine, claim_: Claim, entry: LedgerLine,
+                   progress: dict[str, Any] | None = None) -> None:
+    """One ledger row, and the job's running totals, in one transaction; with
+    `progress`, also the job's progress through its pieces, while the claim holds."""
     with engine.begin() as conn:
         conn.execute(_ADD_USAGE, _add_usage(conn, claim_.job.id, entry))
+        if progress is not None:
+            conn.execute(_KEEP_PROGRESS, {"p_job_id": claim_.job.id, "p_token": claim_.token,
+                                          "p_progress": progress})
 
 
 @dataclass(frozen=True)
@@ -257,18 +264,19 @@ def _finish_group(conn: Connection, finishes: Sequence[Finish], usages: list[dic
 def requeue(engine: Engine, claim_: Claim, *, not_before: datetime | None, dispatched: bool,
             entry: LedgerLine | None = None, model_index: int = 0, consecutive_overloads: int = 0,
             input_truncated: bool = False, error_type: str | None = None,
-            error_message: str | None = None) -> bool:
+            error_message: str | None = None, progress: dict[str, Any] | None = None) -> bool:
     """running → queued, to run again after `not_before`, with the failed call's ledger row
     (`entry`) in the same transaction. `dispatched`: a broker message carries it (a
     countdown); otherwise it is parked and the relay publishes it when due. The error
-    fields say why it waits (the last failure; None after a capacity wait)."""
+    fields say why it waits (the last failure; None after a capacity wait); `progress`,
+    where a split document goes on from (see Job.progress)."""
     with engine.begin() as conn:
         usage = _add_usage(conn, claim_.job.id, entry)
         moved = conn.execute(_REQUEUE, {
             **usage, "p_token": claim_.token, "p_not_before": not_before,
             "p_dispatched_at": utcnow() if dispatched else None, "p_model_index": model_index,
             "p_consecutive_overloads": consecutive_overloads, "p_input_truncated": input_truncated,
-            "p_error_type": error_type, "p_error_message": error_message,
+            "p_error_type": error_type, "p_error_message": error_message, "p_progress": progress,
         }).rowcount
         if moved != 1 and entry is not None:
             conn.execute(_ADD_USAGE, usage)

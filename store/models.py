@@ -105,6 +105,11 @@ class Job(SQLModel, table=True):
     consecutive_overloads: int = 0
     cache_hit: bool = False
     input_truncated: bool = False
+    # A split document between runs: its pieces ([start, end) of input_text), the
+    # extractions of the first ones and how often the split was tightened, so that a
+    # retry goes on from the next piece instead of paying the first ones again.
+    # Cleared when the job finishes.
+    progress: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     # Scheduling: the relay re-publishes a queued job whose message is stale or
     # whose parked wait (not_before) is over; a running job whose lease lapsed
     # belongs to a dead worker.

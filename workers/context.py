@@ -63,7 +63,7 @@ class ShrinkPlan:
     None means it cannot be made to fit."""
 
     model_index: int | None = None     # move to this (larger-window) model of the chain
-    chunks: list[str] | None = None    # extract per chunk and merge
+    spans: list[tuple[int, int]] | None = None  # extract per piece [start, end) of the text and merge
     text: str | None = None            # the shortened input (truncated / oldest messages dropped)
     messages: list[dict[str, str]] | None = None
 
@@ -88,26 +88,35 @@ def plan_shrink(task: Task, windows: list[int], model_index: int, text: str,
         if larger is not None:
             return ShrinkPlan(model_index=larger)
     if task.on_context_overflow is OverflowStrategy.SPLIT:
-        return ShrinkPlan(chunks=split_text(text, budget))
+        return ShrinkPlan(spans=split_spans(text, budget))
     return ShrinkPlan(text=text[:budget])
 
 
 def split_text(text: str, max_chars: int) -> list[str]:
     """Pieces of at most `max_chars`, cut at paragraph, then line, then word boundaries."""
+    return [text[start:end] for start, end in split_spans(text, max_chars)]
+
+
+def split_spans(text: str, max_chars: int) -> list[tuple[int, int]]:
+    """split_text's pieces as [start, end) offsets into `text`: a job that stops
+    between pieces keeps these (not copies of its text) to go on where it stopped.
+    Whitespace between pieces belongs to none."""
     if max_chars <= 0:
         raise ValueError("max_chars must be positive")
-    pieces: list[str] = []
-    rest = text
-    while len(rest) > max_chars:
-        window = rest[:max_chars]
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while len(text) - start > max_chars:
+        window = text[start:start + max_chars]
         # The strongest boundary in the second half of the window; else cut hard.
         cut = next((at for sep in ("\n\n", "\n", " ")
                     if (at := window.rfind(sep)) > max_chars // 2), max_chars)
-        pieces.append(rest[:cut])
-        rest = rest[cut:].lstrip()
-    if rest:
-        pieces.append(rest)
-    return pieces
+        spans.append((start, start + cut))
+        start += cut
+        while start < len(text) and text[start].isspace():
+            start += 1
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
 
 
 def merge_outputs(outputs: list[Any]) -> Any:

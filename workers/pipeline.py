@@ -57,18 +57,48 @@ class _State:
     text: str                                   # the whole input (shortened, if it had to be)
     conversation: list[dict[str, str]] | None   # the input's messages, for a conversation
     truncated: bool
-    chunks: list[str] = field(default_factory=list)       # the pieces still to extract, in order
-    partials: list[dict[str, Any]] = field(default_factory=list)  # extractions of earlier pieces
+    # The pieces to extract, as [start, end) of `text`, in order (one: the whole text),
+    # and the extractions of the first len(partials) of them.
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    partials: list[dict[str, Any]] = field(default_factory=list)
     shrinks: int = 0
     repairs: int = 0
     messages: tuple[Turn, ...] = ()
 
     def __post_init__(self) -> None:
-        self.chunks = self.chunks or [self.text]
+        self.spans = self.spans or [(0, len(self.text))]
+
+    @classmethod
+    def of(cls, job: Any) -> _State:
+        """Where a claimed job stands: from its first piece, or — a split document that
+        was rescheduled between pieces — from the piece after the last one extracted."""
+        state = cls(job.model_index, job.consecutive_overloads, job.attempts, job.input_text,
+                    job.input_messages, truncated=False)
+        progress = job.progress or {}
+        spans = [(int(start), int(end)) for start, end in progress.get("spans", [])]
+        partials = progress.get("partials", [])
+        if len(spans) > 1 and 0 < len(partials) < len(spans) and spans[-1][1] <= len(state.text):
+            state.spans, state.partials, state.shrinks = spans, list(partials), int(progress.get("shrinks", 0))
+        return state
 
     @property
     def current_piece(self) -> str:
-        return self.chunks[len(self.partials)]
+        start, end = self.spans[len(self.partials)]
+        return self.text[start:end]
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """What a rescheduled job keeps to go on where it stopped (None: nothing)."""
+        if len(self.spans) < 2 or not self.partials:
+            return None
+        return {"spans": self.spans, "partials": self.partials, "shrinks": self.shrinks}
+
+    @property
+    def spent_attempts(self) -> int:
+        """Provider calls that count against the job's attempt budget: all but those
+        that yielded a piece kept in `partials` (a document of many pieces is not
+        failed for being long)."""
+        return self.attempts - len(self.partials)
 
 
 class JobRunner:
@@ -100,8 +130,7 @@ class JobRunner:
     def _run(self, claim: jobs.Claim) -> Outcome:
         job = claim.job
         task = get_task(job.task, job.prompt_version)
-        state = _State(job.model_index, job.consecutive_overloads, job.attempts, job.input_text,
-                       job.input_messages, truncated=False)
+        state = _State.of(job)
         while True:
             if state.model_index >= len(task.models):
                 return self._finish(claim, state, JobStatus.FAILED, error=(
@@ -118,8 +147,8 @@ class JobRunner:
             if failure is None:
                 assert attempt.output is not None and entry is not None
                 state.partials.append(attempt.output)
-                if len(state.partials) < len(state.chunks):
-                    jobs.record_attempt(self.rt.engine, claim, entry)
+                if len(state.partials) < len(state.spans):
+                    jobs.record_attempt(self.rt.engine, claim, entry, progress=state.progress)
                     state.messages, state.repairs = (), 0  # on to the next piece
                     continue
                 result = attempt.output
@@ -134,7 +163,7 @@ class JobRunner:
                 return self._finish(claim, state, JobStatus.SUCCEEDED, result=result, model=model, entry=entry,
                                     cache_hit=bool(response and response.usage.cache_read_input_tokens))
             decision = decide(
-                failure.kind, attempts_made=state.attempts, retry_after_s=failure.retry_after_s,
+                failure.kind, attempts_made=state.spent_attempts, retry_after_s=failure.retry_after_s,
                 consecutive_overloads=state.overloads + (failure.kind is FailureKind.OVERLOADED),
                 repairs_made=state.repairs, has_fallback=state.model_index + 1 < len(task.models),
                 policy=self.rt.policy)
@@ -259,16 +288,16 @@ class JobRunner:
         state.messages, state.repairs, state.partials = (), 0, []
         if plan.model_index is not None:
             state.model_index = plan.model_index
-        elif plan.chunks is not None:
-            state.chunks = plan.chunks
+        elif plan.spans is not None:
+            state.spans = plan.spans
         elif plan.text is not None and len(plan.text) < len(state.text):
-            state.text, state.chunks, state.truncated = plan.text, [plan.text], True
+            state.text, state.spans, state.truncated = plan.text, [(0, len(plan.text))], True
             state.conversation = plan.messages
         else:
             return False
         log.info("job input over the window of %s: %s", model,
                  f"model {task.models[state.model_index]}" if plan.model_index is not None
-                 else f"{len(state.chunks)} pieces" if plan.chunks else "shortened")
+                 else f"{len(state.spans)} pieces" if plan.spans else "shortened")
         return True
 
     # -- recording --------------------------------------------------------
@@ -305,7 +334,7 @@ class JobRunner:
         moved = jobs.requeue(self.rt.engine, claim, not_before=utcnow() + timedelta(seconds=wait_s),
                              dispatched=in_message, entry=entry, model_index=state.model_index,
                              consecutive_overloads=state.overloads,
-                             input_truncated=state.truncated,
+                             input_truncated=state.truncated, progress=state.progress,
                              error_type=str(failure.kind) if failure else None,
                              error_message=failure.message if failure else None)
         if not moved:

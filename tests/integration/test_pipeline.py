@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from standardwebhooks.webhooks import Webhook
 
 from promptq.prompts.registry import get_task
-from promptq.store.models import LedgerEntry, WebhookAttempt
+from promptq.store.models import Job, LedgerEntry, WebhookAttempt
 from support import wait_until
 
 pytestmark = pytest.mark.integration
@@ -357,6 +357,20 @@ def test_document_over_the_context_window_is_split_and_the_extractions_merged(st
     assert [r.outcome for r in ledger(stack, job["id"])] == ["ok", "ok"], "one call per piece"
     Draft202012Validator(get_task("invoice_extraction").schema).validate(job["result"])
     assert job["input_truncated"] is False
+
+
+def test_a_split_document_retried_after_a_fault_goes_on_from_the_piece_that_failed(stack, sim):
+    line = "Line item: Widget, quantity 2, unit price 19.99, total 39.98.\n"
+    # the marker sits in the second piece: the simulator answers its first request 500
+    huge = INVOICE + "\n" + line * (900_000 // len(line)) + "[[sim:server_error:1]]"
+    job = finished(stack, submit(stack, huge)["id"])
+    assert job["status"] == "succeeded", job
+    assert [r.outcome for r in ledger(stack, job["id"])] == ["ok", "server_error", "ok"], \
+        "the retry asks for the second piece only: the first is not paid twice"
+    assert job["attempts"] == 3
+    Draft202012Validator(get_task("invoice_extraction").schema).validate(job["result"])
+    with Session(stack.engine) as s:  # the pieces' extractions are not kept once the job is done
+        assert s.get(Job, job["id"]).progress is None
 
 
 def test_document_near_the_window_is_counted_by_the_provider_and_sent_whole(stack, sim):

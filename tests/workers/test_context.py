@@ -8,7 +8,7 @@ import pytest
 
 from promptq.prompts.registry import OverflowStrategy, get_task
 from promptq.workers.context import (
-    chunk_budget_chars, drop_oldest, merge_outputs, plan_shrink, split_text,
+    chunk_budget_chars, drop_oldest, merge_outputs, plan_shrink, split_spans, split_text,
 )
 
 TASK = get_task("invoice_extraction")
@@ -30,6 +30,13 @@ def test_split_cuts_hard_when_there_is_no_boundary():
     assert split_text("x" * 2500, 1000) == ["x" * 1000, "x" * 1000, "x" * 500]
 
 
+def test_split_spans_are_the_pieces_offsets_and_skip_the_whitespace_between():
+    text = "alpha beta\n\n  gamma delta epsilon\n zeta"
+    spans = split_spans(text, 12)
+    assert [text[start:end] for start, end in spans] == split_text(text, 12)
+    assert spans == [(0, 10), (14, 25), (26, 33), (35, 39)]
+
+
 def test_merge_keeps_first_stated_scalars_and_concatenates_lists_without_repeats():
     a = {"invoice_number": "INV-1", "date": None, "line_items": [{"d": "a"}, {"d": "b"}]}
     b = {"invoice_number": "INV-9", "date": "2024-01-02", "line_items": [{"d": "b"}, {"d": "c"}]}
@@ -45,7 +52,7 @@ def test_drop_oldest_keeps_the_newest_messages_that_fit():
 
 
 @pytest.mark.parametrize(("strategy", "windows", "expect"), [
-    (OverflowStrategy.SPLIT, [200_000, 128_000], "chunks"),
+    (OverflowStrategy.SPLIT, [200_000, 128_000], "spans"),
     (OverflowStrategy.TRUNCATE, [200_000, 128_000], "text"),
     (OverflowStrategy.FALLBACK, [128_000, 1_000_000], "model_index"),
     # no larger window in the chain: fall back to truncating
@@ -54,10 +61,10 @@ def test_drop_oldest_keeps_the_newest_messages_that_fit():
 def test_plan_for_an_over_long_document_follows_the_task(strategy, windows, expect):
     text = "word " * (windows[0] * 2)
     plan = plan_shrink(task_with(strategy), windows, 0, text, None)
-    assert [f for f in ("model_index", "chunks", "text") if getattr(plan, f) is not None] == [expect]
+    assert [f for f in ("model_index", "spans", "text") if getattr(plan, f) is not None] == [expect]
     budget = chunk_budget_chars(TASK, windows[0])
-    if expect == "chunks":
-        assert all(len(c) <= budget for c in plan.chunks) and len(plan.chunks) >= 2
+    if expect == "spans":
+        assert all(end - start <= budget for start, end in plan.spans) and len(plan.spans) >= 2
     if expect == "text":
         assert len(plan.text) <= budget
     if expect == "model_index":
