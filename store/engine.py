@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from sqlalchemy import event, inspect
@@ -10,6 +11,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel, create_engine
 
 from promptq.store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -80,6 +83,7 @@ def add_new_columns(engine: Engine) -> list[str]:
                 if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
                     raise
             added.append(f"{table.name}.{column.name}")
+            log.info("added column %s.%s to the store", table.name, column.name)
     return added
 
 

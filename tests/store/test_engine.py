@@ -49,9 +49,10 @@ def test_tables_of_an_older_version_get_the_new_nullable_columns(fresh_url: str)
         conn.execute(insert(Job), [{"id": "job_old", "tenant_id": "acme", "task": "t", "input_text": "x"}])
     engine.dispose()
 
-    engine = make_engine(fresh_url)
+    engine = make_engine(fresh_url)  # the newer version starts
+    assert add_new_columns(engine) == ["jobs.progress"]
     create_tables(engine)
-    assert add_new_columns(engine) == []  # the second start finds nothing to add
+    assert add_new_columns(engine) == []  # the next start finds nothing to add
     with engine.begin() as conn:
         assert conn.exec_driver_sql("SELECT id, progress FROM jobs").all() == [("job_old", None)]
     engine.dispose()
