@@ -61,8 +61,9 @@ def add_new_columns(engine: Engine) -> list[str]:
     """Add the nullable columns a newer promptq has to tables an older one created
     (create_all makes missing tables only); returns them as "table.column".
 
-    The only schema change this does: a NOT NULL column needs values for the rows
-    already there — a real migration — and is refused with the name of the column.
+    The rows already there get NULL in a new column (not the model's default). That is
+    the only schema change this does: a NOT NULL column needs values for those rows —
+    a real migration — and is refused with the name of the column.
     """
     added: list[str] = []
     quote = engine.dialect.identifier_preparer.quote

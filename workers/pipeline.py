@@ -74,7 +74,7 @@ class _State:
         was rescheduled between pieces — from the piece after the last one extracted."""
         state = cls(job.model_index, job.consecutive_overloads, job.attempts, job.input_text,
                     job.input_messages, truncated=False)
-        progress = job.progress or {}
+        progress = job.progress if isinstance(job.progress, dict) else {}
         spans = [(int(start), int(end)) for start, end in progress.get("spans", [])]
         partials = progress.get("partials", [])
         if len(spans) > 1 and 0 < len(partials) < len(spans) and spans[-1][1] <= len(state.text):

@@ -39,8 +39,9 @@ def test_a_rescheduled_split_document_goes_on_from_the_next_piece() -> None:
     {"spans": [[0, 11], [12, 23]], "partials": [{}, {}]},      # every piece already done
     {"spans": [[0, 11], [12, 23]], "partials": []},            # nothing done yet
     {"spans": [[0, 23]], "partials": [{}]},                    # not split
-], ids=["beyond-the-text", "all-done", "none-done", "one-piece"])
-def test_progress_that_does_not_fit_the_job_is_ignored(progress: dict[str, Any]) -> None:
+    [[0, 11], [12, 23]],                                       # not what progress looks like
+], ids=["beyond-the-text", "all-done", "none-done", "one-piece", "not-an-object"])
+def test_progress_that_does_not_fit_the_job_is_ignored(progress: Any) -> None:
     state = _State.of(claimed(progress))
     assert (state.current_piece, state.partials) == (TEXT, [])
 
