@@ -83,6 +83,7 @@ def add_new_columns(engine: Engine) -> list[str]:
             except DBAPIError:  # another process starting together added it first
                 if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
                     raise
+                continue
             added.append(f"{table.name}.{column.name}")
             log.info("added column %s.%s to the store", table.name, column.name)
     return added
