@@ -4,13 +4,12 @@ workers (or a redelivered message) can never both move the same job."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (ARRAY, Boolean, Float, Integer, String, and_, bindparam, cast, func, insert, or_, select,
-                        update)
+from sqlalchemy import ARRAY, Boolean, Float, Integer, String, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
@@ -59,55 +58,53 @@ _CLAIM = (
             started_at=func.coalesce(JOBS.c.started_at, _p("now", JOBS.c.started_at.type)))
     .returning(*RUN_COLUMNS)
 )
-# A call's usage added to the job's running totals; an unknown price (NULL) makes the
-# job's cost unknown too: NULL propagates through `+`.
-_TOTALS = {
-    "attempts": JOBS.c.attempts + _p("calls", Integer),
-    "input_tokens": JOBS.c.input_tokens + _p("input_tokens", Integer),
-    "output_tokens": JOBS.c.output_tokens + _p("output_tokens", Integer),
-    "cache_creation_input_tokens": JOBS.c.cache_creation_input_tokens + _p("cache_creation", Integer),
-    "cache_read_input_tokens": JOBS.c.cache_read_input_tokens + _p("cache_read", Integer),
-    "cost_usd": JOBS.c.cost_usd + _p("cost_usd", Float),
+# A call's usage added to the job's running totals (job column → parameter, type); an
+# unknown price (NULL) makes the job's cost unknown too: NULL propagates through `+`.
+_USAGE = {
+    "attempts": ("calls", Integer), "input_tokens": ("input_tokens", Integer),
+    "output_tokens": ("output_tokens", Integer), "cache_creation_input_tokens": ("cache_creation", Integer),
+    "cache_read_input_tokens": ("cache_read", Integer), "cost_usd": ("cost_usd", Float),
 }
+# What a finish sets from its parameters (name → type); `model` only when given (the
+# model that answered).
+_FINISHED = {
+    "status": JOBS.c.status.type, "result": JOBS.c.result.type, "error_type": String,
+    "error_message": String, "model": String, "model_index": Integer, "cache_hit": Boolean,
+    "input_truncated": Boolean,
+}
+
+
+def _totals(value: Callable[[str, Any], Any]) -> dict[str, Any]:
+    """The SET clause adding a call's usage, each amount `value(parameter, type)`."""
+    return {column: JOBS.c[column] + value(name, type_) for column, (name, type_) in _USAGE.items()}
+
+
+def _finished(value: Callable[[str, Any], Any]) -> dict[str, Any]:
+    """The SET clause of a finish, each value `value(parameter, type)`: a bound
+    parameter (one job) or a column of the unnested arrays (a group)."""
+    values = {column: value(column, type_) for column, type_ in _FINISHED.items()}
+    return {**values, "model": func.coalesce(values["model"], JOBS.c.model),
+            "finished_at": _p("now", JOBS.c.finished_at.type), "lease_until": None, "progress": None,
+            **_totals(value)}
+
+
+_TOTALS = _totals(_p)
 _ADD_USAGE = update(JOBS).where(JOBS.c.id == _p("job_id")).values(**_TOTALS)
 _INSERT_LEDGER = insert(LEDGER)
-# Set on every finish; `model` only when given (the model that answered).
-_FINISH_FIELDS = {
-    "status": _p("status", JOBS.c.status.type), "result": _p("result", JOBS.c.result.type),
-    "error_type": _p("error_type", String), "error_message": _p("error_message", String),
-    "finished_at": _p("now", JOBS.c.finished_at.type), "lease_until": None, "progress": None,
-    "model": func.coalesce(_p("model", String), JOBS.c.model),
-    "model_index": _p("model_index", Integer), "cache_hit": _p("cache_hit", Boolean),
-    "input_truncated": _p("input_truncated", Boolean),
-}
-_FINISH = update(JOBS).where(_OWNED).values(**_FINISH_FIELDS, **_TOTALS).returning(*WEBHOOK_COLUMNS)
+_FINISH = update(JOBS).where(_OWNED).values(**_finished(_p)).returning(*WEBHOOK_COLUMNS)
 # PostgreSQL: the terminal UPDATEs of a whole finish group as one statement, each
-# column's values one array parameter, unnested into rows `v` and joined on the job id.
+# parameter of _FINISH one array, unnested into rows `v` and joined on the job id.
 # Measured (one thread, finish_many with ledger and outbox rows, per finish): 256 → 162 µs
 # in groups of 10, 352 → 296 µs in groups of 3, but 513 → 604 µs alone — hence
 # GROUP_STATEMENT_MIN. SQLite (no arrays) runs one _FINISH per job.
 GROUP_STATEMENT_MIN = 3
-_GROUP_COLUMNS: dict[str, Any] = {
-    "id": String, "token": String, "status": String, "result": JOBS.c.result.type, "error_type": String,
-    "error_message": String, "model": String, "model_index": Integer, "cache_hit": Boolean,
-    "input_truncated": Boolean, "calls": Integer, "input_tokens": Integer, "output_tokens": Integer,
-    "cache_creation": Integer, "cache_read": Integer, "cost_usd": Float,
-}
+_GROUP_COLUMNS: dict[str, Any] = {"job_id": String, "token": String, **_FINISHED, **dict(_USAGE.values())}
 _V = (func.unnest(*(bindparam(f"v_{name}", type_=ARRAY(type_)) for name, type_ in _GROUP_COLUMNS.items()))
       .table_valued(*_GROUP_COLUMNS).render_derived(name="v").c)
 _FINISH_GROUP = (
     update(JOBS)
-    .where(JOBS.c.id == _V.id, JOBS.c.status == JobStatus.RUNNING, JOBS.c.claim_token == _V.token)
-    .values(status=cast(_V.status, JOBS.c.status.type), result=_V.result, error_type=_V.error_type,
-            error_message=_V.error_message, finished_at=_p("now", JOBS.c.finished_at.type), lease_until=None,
-            progress=None,
-            model=func.coalesce(_V.model, JOBS.c.model), model_index=_V.model_index, cache_hit=_V.cache_hit,
-            input_truncated=_V.input_truncated, attempts=JOBS.c.attempts + _V.calls,
-            input_tokens=JOBS.c.input_tokens + _V.input_tokens,
-            output_tokens=JOBS.c.output_tokens + _V.output_tokens,
-            cache_creation_input_tokens=JOBS.c.cache_creation_input_tokens + _V.cache_creation,
-            cache_read_input_tokens=JOBS.c.cache_read_input_tokens + _V.cache_read,
-            cost_usd=JOBS.c.cost_usd + _V.cost_usd)
+    .where(JOBS.c.id == _V.job_id, JOBS.c.status == JobStatus.RUNNING, JOBS.c.claim_token == _V.token)
+    .values(**_finished(lambda name, _type: _V[name]))
     .returning(*WEBHOOK_COLUMNS)
 )
 _REQUEUE = update(JOBS).where(_OWNED).values(
@@ -229,37 +226,33 @@ def finish_many(engine: Engine, finishes: Sequence[Finish]) -> list[list[deliver
     return [None if row is None else made.get(row.id, []) for row in rows]
 
 
+def _finish_params(f: Finish, usage: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The parameters of _FINISH for one finish (`usage`: its `_usage`)."""
+    return {**usage, "p_token": f.claim.token, "p_status": f.status, "p_result": f.result,
+            "p_error_type": f.error_type, "p_error_message": f.error_message, "p_now": now,
+            "p_model": f.model, "p_model_index": f.model_index, "p_cache_hit": f.cache_hit,
+            "p_input_truncated": f.input_truncated}
+
+
 def _finish_each(conn: Connection, finishes: Sequence[Finish], usages: list[dict[str, Any]],
                  now: datetime) -> list[JobRow | None]:
     """One terminal UPDATE per finish; a finish whose claim was lost gets None."""
     rows: list[JobRow | None] = []
     for f, usage in zip(finishes, usages):
-        row = conn.execute(_FINISH, {
-            **usage, "p_token": f.claim.token, "p_status": f.status, "p_result": f.result,
-            "p_error_type": f.error_type, "p_error_message": f.error_message, "p_now": now,
-            "p_model": f.model, "p_model_index": f.model_index, "p_cache_hit": f.cache_hit,
-            "p_input_truncated": f.input_truncated,
-        }).mappings().first()
+        row = conn.execute(_FINISH, _finish_params(f, usage, now)).mappings().first()
         rows.append(JobRow(row) if row is not None else None)
     return rows
 
 
 def _finish_group(conn: Connection, finishes: Sequence[Finish], usages: list[dict[str, Any]],
                   now: datetime) -> list[JobRow | None]:
-    """_finish_each's rows from one statement (PostgreSQL). RETURNING comes in no set
-    order: rows are matched to finishes by job id."""
-    params: dict[str, Any] = {
-        "p_now": now, "v_id": [f.claim.job.id for f in finishes], "v_token": [f.claim.token for f in finishes],
-        "v_status": [f.status.name for f in finishes],  # enums are stored by name
-        "v_result": [f.result for f in finishes], "v_error_type": [f.error_type for f in finishes],
-        "v_error_message": [f.error_message for f in finishes], "v_model": [f.model for f in finishes],
-        "v_model_index": [f.model_index for f in finishes], "v_cache_hit": [f.cache_hit for f in finishes],
-        "v_input_truncated": [f.input_truncated for f in finishes],
-    }
-    for name in ("calls", "input_tokens", "output_tokens", "cache_creation", "cache_read", "cost_usd"):
-        params[f"v_{name}"] = [usage[f"p_{name}"] for usage in usages]
-    by_id = {row["id"]: JobRow(row) for row in conn.execute(_FINISH_GROUP, params).mappings()}
+    """_finish_each's rows from one statement (PostgreSQL): _FINISH's parameters as
+    arrays. RETURNING comes in no set order: rows are matched to finishes by job id."""
+    each = [_finish_params(f, usage, now) for f, usage in zip(finishes, usages)]
+    params = {f"v_{name}": [p[f"p_{name}"] for p in each] for name in _GROUP_COLUMNS}
+    by_id = {row["id"]: JobRow(row) for row in conn.execute(_FINISH_GROUP, {**params, "p_now": now}).mappings()}
     return [by_id.get(f.claim.job.id) for f in finishes]
+
 
 def requeue(engine: Engine, claim_: Claim, *, not_before: datetime | None, dispatched: bool,
             entry: LedgerLine | None = None, model_index: int = 0, consecutive_overloads: int = 0,
