@@ -63,15 +63,20 @@ def _call_parts() -> tuple[anthropic.Anthropic, redis.Redis, dict[str, Any]]:
     return client, redis.Redis.from_url(REDIS_URL), request
 
 
+def call_provider(text: str) -> anthropic.types.Message:
+    """The baseline's whole work: the task's request for `text`, one SDK call."""
+    client, _, request = _call_parts()
+    params = {k: v for k, v in request.items() if k != "template"}
+    return client.messages.create(**params, messages=[{"role": "user", "content": request["template"].render(text)}])
+
+
 @app.task(name=TASK_NAME, ignore_result=True)
 def extract(doc_id: str, text: str) -> None:
     started = time.time()
-    client, r, request = _call_parts()
-    params = {k: v for k, v in request.items() if k != "template"}
-    message = client.messages.create(
-        **params, messages=[{"role": "user", "content": request["template"].render(text)}])
+    message = call_provider(text)
     assert message.content[0].type == "tool_use"
     done = time.time()
+    r = _call_parts()[1]
     pipe = r.pipeline(transaction=False)
     pipe.hset(f"{PREFIX}:started", doc_id, started)
     pipe.hset(f"{PREFIX}:done", doc_id, done)

@@ -129,14 +129,12 @@ def _child(n: int, hook_url: str) -> dict[str, Any]:
 
     # the bare SDK call, as the throughput baseline makes it
     os.environ["BENCH_SIM_URL"] = os.environ["PROMPTQ_SIM_URL"]
-    client, _, request = baseline_app._call_parts()
-    params = {k: v for k, v in request.items() if k != "template"}
     docs = [h.document(i, "sdk") for i in range(n)]
     for _, text in docs[:warm]:
-        client.messages.create(**params, messages=[{"role": "user", "content": request["template"].render(text)}])
+        baseline_app.call_provider(text)
     cpu0 = time.process_time()
     for _, text in docs:
-        client.messages.create(**params, messages=[{"role": "user", "content": request["template"].render(text)}])
+        baseline_app.call_provider(text)
     sdk_s = time.process_time() - cpu0
 
     # the claim statement through SQLAlchemy, then on the bare cursor
