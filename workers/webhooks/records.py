@@ -7,9 +7,8 @@ on; one thread per process writes what has gathered, in one transaction. It writ
 during a write goes into the next (so at most ~1/linger_s writes a second): a
 transaction costs this thread ~0.7 ms of CPU however many records it carries, so at
 100 jobs a second a 50 ms linger shares one among five jobs instead of each paying
-its own. If
-the process dies before the write, the delivery is still pending in the store and
-the relay sends it again after `relay_stale_s`, with the same webhook-id
+its own. If the process dies before the write, the delivery is still pending in the
+store and the relay sends it again after `relay_stale_s`, with the same webhook-id
 (at-least-once, as after any crash); the window for that is the linger and one
 write. Failed attempts are written at once by the caller: their retry schedule
 depends on the row.
