@@ -294,6 +294,9 @@ def test_failing_receiver_gets_retries_with_the_same_webhook_id(stack, sim):
 
 
 def test_events_stream_status_changes_until_terminal(stack, sim):
+    # The provider takes a moment, so the stream opens while the job runs: a stream
+    # opened on a job already terminal is its final snapshot alone.
+    requests.post(f"{sim}/_sim/config", json={"ttft_s": 0.5}, timeout=5).raise_for_status()
     job = submit(stack)
     with stack.api.stream("GET", f"/v1/jobs/{job['id']}/events", headers=stack.headers()) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
