@@ -75,3 +75,15 @@ def test_a_timeout_is_a_timeout_on_either_sdk():
     assert from_exception(anthropic.APITimeoutError(request=request)).kind is K.TIMEOUT
     assert from_exception(openai.APITimeoutError(request=request)).kind is K.TIMEOUT
     assert from_exception(httpx2.ReadTimeout("slow")).kind is K.TIMEOUT
+
+
+@pytest.mark.parametrize(("body", "kind"), [
+    ({"type": "server_error", "message": "The server had an error"}, K.SERVER_ERROR),
+    ({"error": {"type": "overloaded_error", "message": "Overloaded"}}, K.OVERLOADED),
+    ({"type": "rate_limit_error", "message": "slow down"}, K.RATE_LIMITED),
+    (None, K.SERVER_ERROR),
+])
+def test_an_error_event_inside_a_stream_is_classified_by_its_type(body, kind):
+    request = httpx2.Request("POST", "http://sim/v1/chat/completions")
+    for sdk_error in (anthropic.APIError, openai.APIError):
+        assert from_exception(sdk_error("failed mid-stream", request, body=body)).kind is kind

@@ -172,4 +172,11 @@ def from_exception(exc: BaseException) -> ProviderFailure:
         return ProviderFailure(FailureKind.STREAM_CUT, "malformed event in the response stream")
     if isinstance(exc, (anthropic.APIResponseValidationError, openai.APIResponseValidationError)):
         return ProviderFailure(FailureKind.SERVER_ERROR, "the provider's answer did not parse")
+    if isinstance(exc, (anthropic.APIError, openai.APIError)):
+        # An error event inside a streamed 200 answer (the OpenAI SDK raises a bare
+        # APIError for it): no status of its own, so its type decides, and an unknown
+        # type counts as the provider's fault.
+        error_type, code = _error_type(exc.body)
+        message = str(getattr(exc, "message", exc))
+        return ProviderFailure(classify_status(500, error_type, code, message), message[:500])
     raise exc
