@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import ssl
+import threading
+from collections.abc import Callable
+from functools import cache
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx2
 
@@ -24,11 +28,43 @@ class Adapter(Protocol):
         ...
 
 
-def pool_limits(connections: int) -> httpx2.Limits:
-    """Connection pool limits for `connections` calls in flight. The SDKs keep at most
-    100 connections alive: with more calls in flight, every call beyond that opened a
-    new connection and closed it afterwards (a TCP, or TLS, handshake per call)."""
-    return httpx2.Limits(max_connections=max(1000, connections), max_keepalive_connections=connections)
+C = TypeVar("C")
+
+
+class PerThread(Generic[C]):
+    """One SDK client per thread, made on the thread's first call.
+
+    httpx's connection pool walks all its connections on every request and every
+    release, and asks each idle one's socket whether the server closed it (a poll()
+    syscall). A pool shared by a worker's 200 threads therefore costs each call
+    hundreds of those at low latency, when most connections are idle (measured:
+    1.9 → 3.6 ms CPU per call with 100 idle connections in the pool). A thread runs
+    one call at a time, so a client of its own, keeping one connection alive, is all
+    it needs: the same number of connections, and a pool walk of one.
+    """
+
+    def __init__(self, make: Callable[[], C]) -> None:
+        self._make = make
+        self._local = threading.local()
+
+    def get(self) -> C:
+        client: C | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._make()
+        return client
+
+
+@cache
+def shared_tls() -> ssl.SSLContext:
+    """The process's TLS context for every SDK client: each client would otherwise
+    load the CA bundle into a context of its own (~30 ms of CPU per thread)."""
+    return httpx2.create_ssl_context()
+
+
+def pool_limits() -> httpx2.Limits:
+    """Limits of one thread's pool: a thread makes one call at a time, so one
+    connection is kept alive; the slack only serves a connection still closing."""
+    return httpx2.Limits(max_connections=4, max_keepalive_connections=1)
 
 
 def provider_schema(schema: dict[str, Any]) -> dict[str, Any]:

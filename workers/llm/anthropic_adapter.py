@@ -9,7 +9,7 @@ import anthropic
 import httpx2
 
 from promptq.prompts.registry import OutputMode
-from promptq.workers.llm.adapter import pool_limits, provider_schema, rate_headers
+from promptq.workers.llm.adapter import PerThread, pool_limits, provider_schema, rate_headers, shared_tls
 from promptq.workers.llm.errors import FailureKind, ProviderFailure, from_exception
 from promptq.workers.llm.types import CallRequest, CallResponse, OnDelta, Provider, StopKind, Usage
 
@@ -27,13 +27,13 @@ class AnthropicAdapter:
     provider = Provider.ANTHROPIC
 
     def __init__(self, *, api_key: str, base_url: str | None, timeout_s: float,
-                 connect_timeout_s: float, connections: int = 100) -> None:
+                 connect_timeout_s: float) -> None:
         # Retries belong to the queue, where they are visible, bounded and billed.
-        self._client = anthropic.Anthropic(
+        self._clients = PerThread(lambda: anthropic.Anthropic(
             api_key=api_key, base_url=base_url, max_retries=0,
             timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
-            http_client=anthropic.DefaultHttpxClient(limits=pool_limits(connections)),
-        )
+            http_client=anthropic.DefaultHttpxClient(limits=pool_limits(), verify=shared_tls()),
+        ))
 
     @staticmethod
     def _params(req: CallRequest) -> dict[str, Any]:
@@ -52,7 +52,7 @@ class AnthropicAdapter:
     def count_tokens(self, req: CallRequest) -> int | None:
         """POST /v1/messages/count_tokens: free, and exact where our estimate is not."""
         try:
-            return self._client.messages.count_tokens(**self._params(req)).input_tokens
+            return self._clients.get().messages.count_tokens(**self._params(req)).input_tokens
         except Exception as exc:
             raise from_exception(exc) from None
 
@@ -63,7 +63,7 @@ class AnthropicAdapter:
             if req.stream:
                 message, headers = self._streamed(kwargs, on_delta)
             else:
-                raw = self._client.messages.with_raw_response.create(**kwargs)
+                raw = self._clients.get().messages.with_raw_response.create(**kwargs)
                 message, headers = raw.parse(), raw.headers
         except ProviderFailure:
             raise
@@ -72,7 +72,7 @@ class AnthropicAdapter:
         return self._response(req, message, headers, perf_counter() - started)
 
     def _streamed(self, kwargs: dict[str, Any], on_delta: OnDelta | None) -> tuple[Any, Any]:
-        with self._client.messages.stream(**kwargs) as stream:
+        with self._clients.get().messages.stream(**kwargs) as stream:
             headers = stream.response.headers
             for event in stream:
                 if on_delta is not None and event.type == "content_block_delta":

@@ -48,8 +48,7 @@ class LLMClient:
     def from_settings(cls, settings: Settings) -> LLMClient:
         adapters: dict[Provider, Adapter] = {
             provider: ADAPTERS[provider](api_key=key, base_url=url, timeout_s=settings.call_timeout_s,
-                                         connect_timeout_s=settings.connect_timeout_s,
-                                         connections=settings.worker_concurrency)
+                                         connect_timeout_s=settings.connect_timeout_s)
             for provider, (key, url) in provider_endpoints(settings).items()
         }
         return cls(adapters, ModelCatalog.load())

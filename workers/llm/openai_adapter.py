@@ -12,7 +12,7 @@ import httpx2
 import openai
 
 from promptq.prompts.registry import OutputMode
-from promptq.workers.llm.adapter import pool_limits, provider_schema, rate_headers
+from promptq.workers.llm.adapter import PerThread, pool_limits, provider_schema, rate_headers, shared_tls
 from promptq.workers.llm.errors import FailureKind, ProviderFailure, from_exception
 from promptq.workers.llm.types import CallRequest, CallResponse, OnDelta, Provider, StopKind, Usage
 
@@ -38,12 +38,12 @@ class OpenAIAdapter:
     provider = Provider.OPENAI
 
     def __init__(self, *, api_key: str, base_url: str | None, timeout_s: float,
-                 connect_timeout_s: float, connections: int = 100) -> None:
-        self._client = openai.OpenAI(
+                 connect_timeout_s: float) -> None:
+        self._clients = PerThread(lambda: openai.OpenAI(
             api_key=api_key, base_url=base_url, max_retries=0,
             timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
-            http_client=openai.DefaultHttpxClient(limits=pool_limits(connections)),
-        )
+            http_client=openai.DefaultHttpxClient(limits=pool_limits(), verify=shared_tls()),
+        ))
 
     def count_tokens(self, req: CallRequest) -> int | None:
         """Chat Completions has no counting endpoint: promptq's estimate stands."""
@@ -64,7 +64,7 @@ class OpenAIAdapter:
         try:
             if req.stream:
                 return self._streamed(req, kwargs, on_delta, started)
-            raw = self._client.chat.completions.with_raw_response.create(**kwargs)
+            raw = self._clients.get().chat.completions.with_raw_response.create(**kwargs)
             completion = raw.parse()
         except ProviderFailure:
             raise
@@ -76,7 +76,7 @@ class OpenAIAdapter:
 
     def _streamed(self, req: CallRequest, kwargs: dict[str, Any], on_delta: OnDelta | None,
                   started: float) -> CallResponse:
-        raw = self._client.chat.completions.with_raw_response.create(
+        raw = self._clients.get().chat.completions.with_raw_response.create(
             **kwargs, stream=True, stream_options={"include_usage": True})
         content: list[str] = []
         refusal: list[str] = []
