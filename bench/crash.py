@@ -89,7 +89,7 @@ def _once(jobs: int) -> dict[str, Any]:
                                                        if s not in ("queued", "running")),
         "succeeded": counts.get("succeeded", 0), "in_flight": len(in_flight), "rerun": rerun,
         "recovery_s": recovery_s, "all_terminal_s": all_terminal_s,
-        "replacement_ready_s": replacement_ready_s, "hooks": hooks,
+        "replacement_ready_s": replacement_ready_s, "hooks": hooks, "cut_short": st.receiver.cut_short,
         "sim_requests": stats["requests"], "requests_before_kill": requests_before, "ledger": ledger,
         "relay_lines": relay_lines, "last_hook_s": last_hook_s, "no_outbox_row": no_outbox_row,
         "paid_twice": paid_twice, "late_claims": late_claims,
@@ -135,7 +135,8 @@ def run(quick: bool) -> list[Row]:
             target="= 0", met=duplicated == 0, runs=n,
             note="; ".join(f"run {i + 1}: {r['hooks'].deliveries} job webhooks for "
                            f"{r['hooks'].jobs_notified} jobs, {r['hooks'].jobs_two_events} jobs with 2+ "
-                           f"webhook-ids, {r['hooks'].unverified} bad signatures, "
+                           f"webhook-ids, {r['hooks'].unverified} bad signatures, {r['cut_short']} POSTs "
+                           f"cut short by the kill, "
                            f"{r['paid_twice']} jobs with 2 successful provider calls"
                            for i, r in enumerate(runs))),
         Row(scenario, "recovery: SIGKILL → every job terminal", median([r["all_terminal_s"] for r in runs]),

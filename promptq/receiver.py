@@ -2,7 +2,8 @@
 
 With a secret it verifies each signature the way any receiver should, with the
 standardwebhooks library; `fail_first` answers 500 that many times, to exercise
-the sender's retries.
+the sender's retries. A request whose body ends before its content-length (the
+sender died mid-POST) is not a delivery: it is counted in `cut_short`, unanswered.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class WebhookReceiver:
         self.secret = secret
         self.fail_first = fail_first
         self._deliveries: list[Delivery] = []
+        self.cut_short = 0  # requests whose body ended early: the sender went away
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, 0), self._handler())
         self._server.daemon_threads = True
@@ -74,7 +76,13 @@ class WebhookReceiver:
             protocol_version = "HTTP/1.1"  # keep-alive, as a production receiver would
 
             def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                length = int(self.headers.get("content-length", 0))
+                body = self.rfile.read(length)
+                if len(body) < length:  # the connection closed mid-body: no one to answer
+                    with receiver._lock:
+                        receiver.cut_short += 1
+                    self.close_connection = True
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status = receiver._receive(headers, body)
                 self.send_response(status)
