@@ -240,6 +240,7 @@ def test_rate_limited_calls_are_retried_and_every_attempt_is_in_the_ledger(stack
     ("job_posting_extraction", "cut_stream", "stream_cut"),        # Anthropic, not streamed
     ("document_enrichment", "cut_stream", "stream_cut"),           # OpenAI, streamed
     ("document_enrichment", "truncated_stream", "stream_truncated"),
+    ("document_enrichment", "stream_error", "server_error"),       # OpenAI error event inside the stream
     ("document_enrichment", "rate_limit", "rate_limited"),
 ])
 def test_transient_faults_are_retried_to_success(stack, sim, task, fault, outcome):
