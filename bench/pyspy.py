@@ -139,6 +139,44 @@ def summarise(stacks: Counter[tuple[str, ...]], top: int = 8) -> dict:
     }
 
 
+# What a sample's time was spent for: the provider call wherever an SDK frame is on the
+# stack, else the part of promptq its innermost promptq frame belongs to.
+SDK_FRAMES = ("(anthropic/", "(openai/")
+ROLES = (
+    ("promptq/store/", "store statements"), ("promptq/workers/finisher", "store statements"),
+    ("promptq/workers/leases", "store statements"), ("promptq/workers/relay", "store statements"),
+    ("promptq/workers/webhooks/", "webhook POSTs"), ("promptq/workers/ratelimit/", "rate limiter"),
+    ("promptq/workers/event_writer", "live events"), ("promptq/dispatch", "publishing"),
+    ("promptq/api/", "API"), ("promptq/bench/", "the baseline's own code"),
+)
+NO_PROMPTQ = "Celery/kombu (no promptq frame)"
+
+
+def _role(stack: tuple[str, ...]) -> str:
+    if any(needle in frame for frame in stack for needle in SDK_FRAMES):
+        return "SDK call"
+    for frame in reversed(stack):
+        m = _FRAME.match(frame)
+        if m and m.group("file").startswith("promptq/") and m.group("file") != "promptq/cli.py":
+            return next((name for prefix, name in ROLES if m.group("file").startswith(prefix)),
+                        "job pipeline (validation, ledger line, counters)")
+    return NO_PROMPTQ
+
+
+def per_job_by_role(stacks: Counter[tuple[str, ...]], rate_hz: int, jobs: int) -> list[tuple[str, float]]:
+    """GIL-held CPU milliseconds per job by what they were spent for, largest first
+    (samples / rate / jobs: approximate, py-spy drops samples it cannot take in time)."""
+    roles: Counter[str] = Counter()
+    for stack, n in stacks.items():
+        roles[_role(stack)] += n
+    return [(name, n / rate_hz / jobs * 1000) for name, n in roles.most_common()]
+
+
+def describe_roles(roles: list[tuple[str, float]]) -> str:
+    total = sum(ms for _, ms in roles)
+    return ", ".join(f"{name} {ms:.2f}" for name, ms in roles if ms >= 0.05) + f" (total {total:.1f})"
+
+
 def describe(summary: dict, what: str) -> str:
     """One line for a note: the profile's top libraries and promptq functions, as shares of
     the GIL-held samples."""

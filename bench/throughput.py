@@ -21,9 +21,11 @@ Runs alternate promptq/baseline (and which goes first) so drift in machine load 
 Full: 3,000 jobs at 0 s and 2,000 at 1 s, 3 runs each (a promptq run lasts 10–20 s; the
 baseline's 6–7 s); quick: 1,000 and 1,000, one run (with fewer jobs at 1 s the baseline's
 400 threads are still filling when the run ends, which flatters promptq). A missed target
-gets one more promptq run of half as many jobs, under py-spy at 250 samples/s (a few
-hundred GIL-held samples at 100/s left the shares a few points apart between runs), for
-its note.
+gets one more run of half as many jobs on each stack, under py-spy at 250 samples/s (a
+few hundred GIL-held samples at 100/s left the shares a few points apart between runs),
+for its note: promptq's time by library and by innermost promptq function, and both
+stacks' GIL-held CPU ms per job by what it was spent for (the SDK call, Celery/kombu,
+store statements, webhook POSTs, …: bench/pyspy.py `per_job_by_role`).
 """
 
 from __future__ import annotations
@@ -98,14 +100,23 @@ class _Cost:
                 "sys_ms": mine.system_s / n * 1000, "switches": mine.switches / n}
 
 
-def _profile(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, latency: float) -> str:
-    """One extra, unmeasured promptq run under py-spy: where the API and workers spend CPU."""
+def _profile(pq: h.Promptq, base: h.Baseline, sim: h.Sim, hooks: h.WebhookReceiver, n: int,
+             latency: float) -> str:
+    """One extra, unmeasured run of each stack under py-spy: where promptq's API and
+    workers spend CPU, and the same split for the baseline's workers."""
     if pyspy.binary() is None:
         return pyspy.describe({}, "")
-    with pyspy.Recording(pq.pids(), h.LOG_ROOT / "profiles", f"throughput-{latency:g}s", rate=250) as rec:
+    rate = 250
+    with pyspy.Recording(pq.pids(), h.LOG_ROOT / "profiles", f"throughput-{latency:g}s", rate=rate) as rec:
         _promptq_run(pq, sim, hooks, n, f"prof{latency:g}", latency)
-    h.log(f"throughput {latency:g} s: profiled one more promptq run of {n} jobs")
-    return pyspy.describe(pyspy.summarise(rec.stacks), f"API + 2 workers, {n} jobs")
+    with pyspy.Recording(base.pids(), h.LOG_ROOT / "profiles", f"throughput-baseline-{latency:g}s",
+                         rate=rate) as base_rec:
+        _baseline_run(base, sim, n, f"bprof{latency:g}", latency)
+    h.log(f"throughput {latency:g} s: profiled one more run of {n} jobs on each stack")
+    roles = (f"GIL-held CPU ms per job by what it was spent for (same runs; approximate): promptq "
+             f"{pyspy.describe_roles(pyspy.per_job_by_role(rec.stacks, rate, n))}; baseline "
+             f"{pyspy.describe_roles(pyspy.per_job_by_role(base_rec.stacks, rate, n))}")
+    return pyspy.describe(pyspy.summarise(rec.stacks), f"API + 2 workers, {n} jobs") + ". " + roles
 
 
 def run(quick: bool) -> list[Row]:
@@ -138,7 +149,8 @@ def run(quick: bool) -> list[Row]:
             h.log(f"throughput {latency:g} s: at most {pq.max_connections} PostgreSQL connections to promptq's DB")
             h.dump(results, f"throughput-{latency:g}s.json")
             everything.append(results)
-            rows += _rows(latency, n, results, lambda: _profile(pq, sim, hooks, max(100, n // 2), latency))
+            rows += _rows(latency, n, results,
+                          lambda: _profile(pq, base, sim, hooks, max(100, n // 2), latency))
         expected = sum(n + 1 for n in sizes.values()) * runs  # a job.succeeded each, a batch.completed
         received = sum(x["webhooks"] - x["webhooks_invalid"] for res in everything for x in res["promptq"])
         rows.append(Row("throughput, all measured promptq runs", "webhooks received with a valid signature",
