@@ -10,16 +10,22 @@ from promptq.api.submission import insert_jobs, job_row
 from promptq.prompts.registry import get_task
 from promptq.store import jobs
 from promptq.store.engine import engine_for
-from promptq.store.models import Job, LedgerEntry, LedgerLine, WebhookDelivery
+from promptq.store.models import Batch, Job, LedgerEntry, LedgerLine, WebhookDelivery
 from promptq.store.status import JobStatus, Priority
 
 
 def running_jobs(engine, n: int, *, webhook_url: str | None = "https://example.com/hook",
-                 batch_id: str | None = None) -> list[jobs.Claim]:
+                 batch: Batch | None = None) -> list[jobs.Claim]:
+    """`n` claimed jobs; of `batch`, stored with them in one transaction, as the API does
+    (a batch committed alone has no open job: a live worker's relay may complete it)."""
     task = get_task("job_posting_extraction")
     rows = [job_row(tenant="acme", task=task, text=f"document {i}", priority=Priority.BATCH,
-                    webhook_url=webhook_url, metadata=None, batch_id=batch_id) for i in range(n)]
+                    webhook_url=webhook_url, metadata=None, batch_id=batch.id if batch else None)
+            for i in range(n)]
     with Session(engine) as s:
+        if batch is not None:
+            s.add(batch)
+            s.flush()
         insert_jobs(s, rows)
         s.commit()
     claims = [jobs.claim(engine, row["id"], lease_s=30) for row in rows]

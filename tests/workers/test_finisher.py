@@ -88,11 +88,8 @@ def test_after_stop_a_finish_commits_on_the_callers_thread(database_url: str) ->
 def running_batch(engine, n: int) -> tuple[str, list[jobs.Claim]]:
     batch = batch_row("acme", get_task("job_posting_extraction"), n, "https://example.com/batch-hook",
                       Priority.BATCH)
-    with Session(engine) as s:
-        s.add(batch)
-        s.commit()
-        batch_id = batch.id
-    return batch_id, running_jobs(engine, n, batch_id=batch_id)
+    batch_id = batch.id
+    return batch_id, running_jobs(engine, n, batch=batch)
 
 
 def batch_status(engine, batch_id: str) -> BatchStatus:
