@@ -67,6 +67,18 @@ def pool_limits() -> httpx2.Limits:
     return httpx2.Limits(max_connections=4, max_keepalive_connections=1)
 
 
+def sdk_clients(sdk: Callable[..., C], http_client: Callable[..., httpx2.Client], *, api_key: str,
+                base_url: str | None, timeout_s: float, connect_timeout_s: float) -> PerThread[C]:
+    """Per-thread clients of one SDK (`sdk`: its client class, `http_client`: its
+    DefaultHttpxClient), deadlines in seconds. Retries are off: they belong to the
+    queue, where they are visible, bounded and billed."""
+    return PerThread(lambda: sdk(
+        api_key=api_key, base_url=base_url, max_retries=0,
+        timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
+        http_client=http_client(limits=pool_limits(), verify=shared_tls()),
+    ))
+
+
 def provider_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The task schema minus meta keys that tool and response-format definitions do not take."""
     return {k: v for k, v in schema.items() if k not in ("$schema", "title")}

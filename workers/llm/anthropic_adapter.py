@@ -6,10 +6,9 @@ from time import perf_counter
 from typing import Any
 
 import anthropic
-import httpx2
 
 from promptq.prompts.registry import OutputMode
-from promptq.workers.llm.adapter import PerThread, pool_limits, provider_schema, rate_headers, shared_tls
+from promptq.workers.llm.adapter import provider_schema, rate_headers, sdk_clients
 from promptq.workers.llm.errors import FailureKind, ProviderFailure, from_exception
 from promptq.workers.llm.types import CallRequest, CallResponse, OnDelta, Provider, StopKind, Usage
 
@@ -28,12 +27,8 @@ class AnthropicAdapter:
 
     def __init__(self, *, api_key: str, base_url: str | None, timeout_s: float,
                  connect_timeout_s: float) -> None:
-        # Retries belong to the queue, where they are visible, bounded and billed.
-        self._clients = PerThread(lambda: anthropic.Anthropic(
-            api_key=api_key, base_url=base_url, max_retries=0,
-            timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
-            http_client=anthropic.DefaultHttpxClient(limits=pool_limits(), verify=shared_tls()),
-        ))
+        self._clients = sdk_clients(anthropic.Anthropic, anthropic.DefaultHttpxClient, api_key=api_key,
+                                    base_url=base_url, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
 
     @staticmethod
     def _params(req: CallRequest) -> dict[str, Any]:

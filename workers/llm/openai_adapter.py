@@ -8,11 +8,10 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any
 
-import httpx2
 import openai
 
 from promptq.prompts.registry import OutputMode
-from promptq.workers.llm.adapter import PerThread, pool_limits, provider_schema, rate_headers, shared_tls
+from promptq.workers.llm.adapter import provider_schema, rate_headers, sdk_clients
 from promptq.workers.llm.errors import FailureKind, ProviderFailure, from_exception
 from promptq.workers.llm.types import CallRequest, CallResponse, OnDelta, Provider, StopKind, Usage
 
@@ -39,11 +38,8 @@ class OpenAIAdapter:
 
     def __init__(self, *, api_key: str, base_url: str | None, timeout_s: float,
                  connect_timeout_s: float) -> None:
-        self._clients = PerThread(lambda: openai.OpenAI(
-            api_key=api_key, base_url=base_url, max_retries=0,
-            timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
-            http_client=openai.DefaultHttpxClient(limits=pool_limits(), verify=shared_tls()),
-        ))
+        self._clients = sdk_clients(openai.OpenAI, openai.DefaultHttpxClient, api_key=api_key,
+                                    base_url=base_url, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
 
     def count_tokens(self, req: CallRequest) -> int | None:
         """Chat Completions has no counting endpoint: promptq's estimate stands."""
