@@ -92,15 +92,11 @@ def plan_shrink(task: Task, windows: list[int], model_index: int, text: str,
     return ShrinkPlan(text=text[:budget])
 
 
-def split_text(text: str, max_chars: int) -> list[str]:
-    """Pieces of at most `max_chars`, cut at paragraph, then line, then word boundaries."""
-    return [text[start:end] for start, end in split_spans(text, max_chars)]
-
-
 def split_spans(text: str, max_chars: int) -> list[tuple[int, int]]:
-    """split_text's pieces as [start, end) offsets into `text`: a job that stops
-    between pieces keeps these (not copies of its text) to go on where it stopped.
-    Whitespace between pieces belongs to none."""
+    """Pieces of at most `max_chars`, cut at paragraph, then line, then word boundaries,
+    as [start, end) offsets into `text`: a job that stops between pieces keeps these
+    (not copies of its text) to go on where it stopped. Whitespace between pieces
+    belongs to none."""
     if max_chars <= 0:
         raise ValueError("max_chars must be positive")
     spans: list[tuple[int, int]] = []

@@ -8,10 +8,15 @@ import pytest
 
 from promptq.prompts.registry import OverflowStrategy, get_task
 from promptq.workers.context import (
-    chunk_budget_chars, drop_oldest, merge_outputs, plan_shrink, split_spans, split_text,
+    chunk_budget_chars, drop_oldest, merge_outputs, plan_shrink, split_spans,
 )
 
 TASK = get_task("invoice_extraction")
+
+
+def split_text(text: str, max_chars: int) -> list[str]:
+    """The pieces themselves."""
+    return [text[start:end] for start, end in split_spans(text, max_chars)]
 
 
 def task_with(strategy: OverflowStrategy):
@@ -33,7 +38,7 @@ def test_split_cuts_hard_when_there_is_no_boundary():
 def test_split_spans_are_the_pieces_offsets_and_skip_the_whitespace_between():
     text = "alpha beta\n\n  gamma delta epsilon\n zeta"
     spans = split_spans(text, 12)
-    assert [text[start:end] for start, end in spans] == split_text(text, 12)
+    assert [text[start:end] for start, end in spans] == ["alpha beta", "gamma delta", "epsilon", "zeta"]
     assert spans == [(0, 10), (14, 25), (26, 33), (35, 39)]
 
 
