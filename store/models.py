@@ -147,8 +147,9 @@ class LedgerLine(SQLModel):
     """One provider attempt, failed ones included: what was asked, spent and returned —
     a ledger row's values before it is stored (every column but the id).
 
-    A worker builds one per provider call: this plain model costs ~5 µs of CPU to
-    build, the table model LedgerEntry ~70 µs (SQLAlchemy's attribute instrumentation).
+    A worker builds one per provider call: this plain model costs about a tenth of the
+    CPU of the table model LedgerEntry (SQLAlchemy's attribute instrumentation): 13 against
+    141 µs each, one thread, Intel Xeon, 2026-11-28.
     """
 
     tenant_id: str = Field(max_length=64)
