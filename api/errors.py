@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -17,6 +19,40 @@ _TYPES = {
     415: "unsupported_media_type", 422: "invalid_request", 429: "rate_limited",
     503: "unavailable",
 }
+
+
+# What each error status means wherever a route documents it (OpenAPI descriptions).
+_MEANINGS = {
+    401: "missing or invalid API key", 404: "no such object for this tenant",
+    409: "conflicts with the object's state or an earlier request",
+    413: "too large: a document over the character limit, or a batch over the document limit",
+    422: "invalid request: body, path, query or header",
+}
+
+
+class ErrorDetail(BaseModel):
+    type: str  # machine-readable, e.g. "not_found", "unknown_task", "job_finished"
+    message: str  # for people; never quotes a document or a secret
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
+def documented(*statuses: int, by_reference: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error answers, each with the error body: without them the
+    schema would list only FastAPI's own 422 body (`{"detail": [...]}`), which promptq
+    never sends.
+
+    `by_reference`: for a route whose own answers are not JSON (FastAPI files a
+    response model under the route's media type): the JSON body is named by reference
+    to the schema the JSON routes register."""
+    if by_reference:
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        return {status: {"description": _MEANINGS[status], "content": content} for status in statuses}
+    return {status: {"model": ErrorResponse, "description": _MEANINGS[status]} for status in statuses}
 
 
 class APIError(Exception):
@@ -46,8 +82,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # The exception's headers stay: a 405 must name the allowed methods (Allow).
         return JSONResponse(error_body(_TYPES.get(exc.status_code, "error"), str(exc.detail)),
-                            status_code=exc.status_code)
+                            status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

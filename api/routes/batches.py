@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from promptq.api import submission
 from promptq.api.deps import BatchDep, SessionDep, SettingsDep, TenantDep
-from promptq.api.errors import APIError
+from promptq.api.errors import APIError, documented
 from promptq.api.schemas import BatchCreate, JobList
 from promptq.store import deliveries
 from promptq.store.batches import batch_public
@@ -18,10 +18,10 @@ from promptq.store.models import Batch, Job, utcnow
 from promptq.store.public import BatchPublic, JobPublic
 from promptq.store.status import BatchStatus, JobStatus
 
-router = APIRouter(prefix="/v1/batches", tags=["batches"])
+router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=documented(401, 422))
 
 
-@router.post("", status_code=202, response_model=BatchPublic)
+@router.post("", status_code=202, response_model=BatchPublic, responses=documented(413))
 def create_batch(body: BatchCreate, tenant: TenantDep, session: SessionDep, settings: SettingsDep,
                  background: BackgroundTasks) -> BatchPublic:
     """Queue every document in one transaction and one bulk publish."""
@@ -50,12 +50,12 @@ def create_batch(body: BatchCreate, tenant: TenantDep, session: SessionDep, sett
     return batch_public(session, batch)
 
 
-@router.get("/{batch_id}", response_model=BatchPublic)
+@router.get("/{batch_id}", response_model=BatchPublic, responses=documented(404))
 def get_batch(batch: BatchDep, session: SessionDep) -> BatchPublic:
     return batch_public(session, batch)
 
 
-@router.get("/{batch_id}/jobs", response_model=JobList)
+@router.get("/{batch_id}/jobs", response_model=JobList, responses=documented(404))
 def list_batch_jobs(batch: BatchDep, session: SessionDep, settings: SettingsDep,
                     status: JobStatus | None = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -73,7 +73,7 @@ def list_batch_jobs(batch: BatchDep, session: SessionDep, settings: SettingsDep,
                    next_after=page[-1].id if has_more else None)
 
 
-@router.post("/{batch_id}/cancel", response_model=BatchPublic)
+@router.post("/{batch_id}/cancel", response_model=BatchPublic, responses=documented(404, 409))
 def cancel_batch(batch: BatchDep, session: SessionDep, settings: SettingsDep,
                  background: BackgroundTasks) -> BatchPublic:
     """Cancel the batch's unfinished jobs; finished ones keep their results."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from promptq.api.deps import SessionDep, TenantDep
-from promptq.api.errors import APIError
+from promptq.api.errors import APIError, documented
 from promptq.api.schemas import TaskList, TaskPublic, WebhookSecret
 from promptq.prompts.registry import all_tasks, versions_of
 from promptq.store.models import Tenant
 
-router = APIRouter(prefix="/v1", tags=["catalog"])
+router = APIRouter(prefix="/v1", tags=["catalog"], responses=documented(401))
 
 
 @router.get("/tasks", response_model=TaskList)
@@ -22,7 +22,7 @@ def list_tasks(_: TenantDep) -> TaskList:
         for t in all_tasks()])
 
 
-@router.get("/webhooks/secret", response_model=WebhookSecret)
+@router.get("/webhooks/secret", response_model=WebhookSecret, responses=documented(404))
 def webhook_secret(tenant: TenantDep, session: SessionDep) -> WebhookSecret:
     """The secret that signs this tenant's webhooks; verify with any Standard Webhooks library."""
     row = session.get(Tenant, tenant)

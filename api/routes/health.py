@@ -16,7 +16,8 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "the database or Redis is unreachable: "
+                                                      "the same body, status not_ready"}})
 async def readyz(request: Request) -> JSONResponse:
     checks: dict[str, str] = {}
 

@@ -16,7 +16,7 @@ from sse_starlette.sse import EventSourceResponse
 from promptq import keys
 from promptq.api import submission
 from promptq.api.deps import JobDep, SessionDep, SettingsDep, TenantDep
-from promptq.api.errors import APIError
+from promptq.api.errors import APIError, documented
 from promptq.api.schemas import JobCreate
 from promptq.store.models import Job
 from promptq.store.public import JobPublic
@@ -27,10 +27,10 @@ from promptq.store.text import transcript
 # store (a job can finish without its terminal event: events are best effort).
 EVENT_WAIT_MS = 15_000
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=documented(401, 422))
 
 
-@router.post("", status_code=202, response_model=JobPublic)
+@router.post("", status_code=202, response_model=JobPublic, responses=documented(409, 413))
 def create_job(body: JobCreate, tenant: TenantDep, session: SessionDep, settings: SettingsDep,
                background: BackgroundTasks,
                idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> JobPublic:
@@ -73,12 +73,12 @@ def _same_request_or_409(job: Job, task: str, text: str) -> JobPublic:
     return JobPublic.of(job)
 
 
-@router.get("/{job_id}", response_model=JobPublic)
+@router.get("/{job_id}", response_model=JobPublic, responses=documented(404))
 def get_job(job: JobDep) -> JobPublic:
     return JobPublic.of(job)
 
 
-@router.post("/{job_id}/cancel", response_model=JobPublic)
+@router.post("/{job_id}/cancel", response_model=JobPublic, responses=documented(404, 409))
 def cancel_job(job: JobDep, session: SessionDep, settings: SettingsDep,
                background: BackgroundTasks) -> JobPublic:
     """Cancel a job that has not finished; a finished job answers 409 and stays as it is."""
@@ -93,7 +93,7 @@ def cancel_job(job: JobDep, session: SessionDep, settings: SettingsDep,
 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+            responses={200: {"content": {"text/event-stream": {}}}, **documented(404)})
 async def job_events(job_id: str, request: Request, tenant: TenantDep) -> EventSourceResponse:
     """Server-Sent Events: the job's current status, then each change until it is terminal."""
     engine = request.app.state.engine

@@ -10,12 +10,12 @@ from fastapi.responses import PlainTextResponse
 
 from promptq import keys, metrics
 from promptq.api.deps import SettingsDep
-from promptq.api.errors import APIError
+from promptq.api.errors import APIError, documented
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, responses=documented(401, 404, 422, by_reference=True))
 async def prometheus_metrics(request: Request, settings: SettingsDep,
                              authorization: Annotated[str | None, Header()] = None) -> PlainTextResponse:
     if not settings.metrics_token:
