@@ -255,11 +255,11 @@ class Promptq:
     """promptq on PostgreSQL: `promptq api` and `workers` × `promptq worker -c concurrency`."""
 
     def __init__(self, sim_url: str | None, *, workers: int = 2, concurrency: int = 200,
-                 name: str = "promptq") -> None:
+                 name: str = "promptq", extra_env: dict[str, str] | None = None) -> None:
         self.prefix = f"pqbench-{uuid.uuid4().hex[:8]}"
         self._db = postgres_database()
         self.db_url = self._db.__enter__()
-        env = base_env(self.prefix) | {"PROMPTQ_DATABASE_URL": self.db_url}
+        env = base_env(self.prefix) | (extra_env or {}) | {"PROMPTQ_DATABASE_URL": self.db_url}
         if sim_url:
             env["PROMPTQ_SIM_URL"] = sim_url
         self.procs = Processes(LOG_ROOT / name, env=env)
