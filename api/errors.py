@@ -9,6 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -27,7 +31,13 @@ _MEANINGS = {
     409: "conflicts with the object's state or an earlier request",
     413: "too large: a document over the character limit, or a batch over the document limit",
     422: "invalid request: body, path, query or header",
+    503: "the job store or Redis cannot be reached: retry after the Retry-After seconds",
 }
+# What the store or Redis raise while they cannot be reached (a connection refused or
+# dropped, a pool that stayed exhausted, SQLite's lock wait running out): a condition
+# the client retries, not a defect.
+UNAVAILABLE = (OperationalError, PoolTimeoutError, RedisConnectionError, RedisTimeoutError)
+RETRY_AFTER_S = 5
 
 
 class ErrorDetail(BaseModel):
@@ -89,6 +99,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body("invalid_request", _describe(exc)), status_code=422)
+
+    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # With the traceback, as for a 500 (statements are logged without their parameters:
+        # hide_parameters): SQLite reports some defects ("no such column") as an
+        # OperationalError too, and those must stay visible to whoever reads the log.
+        log.warning("answering 503: %s (the job store or Redis cannot be reached)", type(exc).__name__,
+                    exc_info=exc)
+        return JSONResponse(error_body("unavailable", "the job store or Redis cannot be reached; retry later"),
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

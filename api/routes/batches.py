@@ -18,7 +18,7 @@ from promptq.store.models import Batch, Job, utcnow
 from promptq.store.public import BatchPublic, JobPublic
 from promptq.store.status import BatchStatus, JobStatus
 
-router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=documented(401, 422))
+router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=documented(401, 422, 503))
 
 
 @router.post("", status_code=202, response_model=BatchPublic, responses=documented(413))

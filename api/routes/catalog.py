@@ -10,7 +10,7 @@ from promptq.api.schemas import TaskList, TaskPublic, WebhookSecret
 from promptq.prompts.registry import all_tasks, versions_of
 from promptq.store.models import Tenant
 
-router = APIRouter(prefix="/v1", tags=["catalog"], responses=documented(401))
+router = APIRouter(prefix="/v1", tags=["catalog"], responses=documented(401, 503))
 
 
 @router.get("/tasks", response_model=TaskList)

@@ -27,7 +27,7 @@ from promptq.store.text import transcript
 # store (a job can finish without its terminal event: events are best effort).
 EVENT_WAIT_MS = 15_000
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=documented(401, 422))
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=documented(401, 422, 503))
 
 
 @router.post("", status_code=202, response_model=JobPublic, responses=documented(409, 413))

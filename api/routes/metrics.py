@@ -15,7 +15,7 @@ from promptq.api.errors import APIError, documented
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/metrics", response_class=PlainTextResponse, responses=documented(401, 404, 422, by_reference=True))
+@router.get("/metrics", response_class=PlainTextResponse, responses=documented(401, 404, 422, 503, by_reference=True))
 async def prometheus_metrics(request: Request, settings: SettingsDep,
                              authorization: Annotated[str | None, Header()] = None) -> PlainTextResponse:
     if not settings.metrics_token:
