@@ -29,7 +29,8 @@ _TYPES = {
 _MEANINGS = {
     401: "missing or invalid API key", 404: "no such object for this tenant",
     409: "conflicts with the object's state or an earlier request",
-    413: "too large: a document over the character limit, or a batch over the document limit",
+    413: "too large: a request body over PROMPTQ_MAX_REQUEST_BYTES, a document over the character "
+         "limit, or a batch over the document limit",
     422: "invalid request: body, path, query or header",
     503: "the job store or Redis cannot be reached: retry after the Retry-After seconds",
 }

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     max_attempts: int = 8
     max_batch_documents: int = 10_000
     max_document_chars: int = 2_000_000
+    # A request body larger than this (bytes) is refused with a 413 before it is read:
+    # the API reads a body whole (and parses it) before it checks the caller's key.
+    max_request_bytes: int = 64 * 1024 * 1024
 
     webhook_timeout_s: float = 10.0
     # The first attempt of a webhook is made by the worker that finished the job, right
