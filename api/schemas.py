@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -10,6 +11,9 @@ from promptq.store.public import BatchPublic, JobPublic
 from promptq.store.status import Priority
 
 MAX_METADATA_KEYS = 32
+# Metadata rides along in every job object and webhook: a few identifiers, not a second
+# document (bytes of its JSON).
+MAX_METADATA_BYTES = 16 * 1024
 
 
 class _Strict(BaseModel):
@@ -17,8 +21,13 @@ class _Strict(BaseModel):
 
 
 def _small_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is not None and len(value) > MAX_METADATA_KEYS:
+    if value is None:
+        return value
+    if len(value) > MAX_METADATA_KEYS:
         raise ValueError(f"metadata takes at most {MAX_METADATA_KEYS} keys")
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
     return value
 
 

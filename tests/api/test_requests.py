@@ -25,6 +25,7 @@ def job_count(stack) -> int:
     ({**OK_JOB, "surprise": 1}, 422, "invalid_request"),
     ({**OK_JOB, "priority": "urgent"}, 422, "invalid_request"),
     ({**OK_JOB, "metadata": {str(i): i for i in range(33)}}, 422, "invalid_request"),
+    ({**OK_JOB, "metadata": {"notes": "x" * 16_400}}, 422, "invalid_request"),
     ({**OK_JOB, "webhook_url": "ftp://example.com/hook"}, 422, "invalid_webhook_url"),
     ({**OK_JOB, "webhook_url": "http://169.254.169.254/latest"}, 422, "invalid_webhook_url"),
     ({**OK_JOB, "webhook_url": "http://10.0.0.7/hook"}, 422, "invalid_webhook_url"),
@@ -68,6 +69,7 @@ def test_requests_without_a_valid_key_are_401(stack, headers, message):
     ([], 422),
     ([{"text": "a", "custom_id": "same"}, {"text": "b", "custom_id": "same"}], 422),
     ([{"text": ""}], 422),
+    ([{"text": "x"}, {"text": "y", "metadata": {"notes": "x" * 16_400}}], 422),
     ([{"text": "x"}] * 10_001, 413),
 ])
 def test_bad_batches_are_refused_and_create_nothing(stack, documents, status):
