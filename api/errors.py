@@ -15,6 +15,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from promptq.safe_log import exception_summary
+
 log = logging.getLogger(__name__)
 
 _TYPES = {
@@ -115,6 +117,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # Never echo the exception: it may carry document text or secrets.
-        log.error("unhandled %s in request", type(exc).__name__, exc_info=exc)
+        # Never echo the exception, to the client or to the log: it may carry document
+        # text or secrets.
+        log.error("unhandled %s in request:\n%s", type(exc).__name__, exception_summary(exc))
         return JSONResponse(error_body("internal_error", "an internal error occurred"), status_code=500)

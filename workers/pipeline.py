@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
 from promptq import dispatch
+from promptq.safe_log import exception_summary
 from promptq.prompts.registry import OutputMode, Task, get_task
 from promptq.store import jobs
 from promptq.store.models import LedgerLine, utcnow
@@ -119,8 +120,9 @@ class JobRunner:
                 raise
             except Exception as exc:
                 # A defect must not leave the job running forever (or retried forever):
-                # fail it visibly. The message names the type only: it may quote input.
-                log.exception("job %s failed on an internal error", job_id)
+                # fail it visibly. The job's error and the log name the type only: the
+                # exception's message may quote the input.
+                log.error("job %s failed on an internal error:\n%s", job_id, exception_summary(exc))
                 state = _State(claim.job.model_index, 0, claim.job.attempts, "", None, False)
                 return self._finish(claim, state, JobStatus.FAILED,
                                     error=("internal_error", f"{type(exc).__name__} while running the job"))

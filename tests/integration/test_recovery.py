@@ -89,6 +89,26 @@ def test_a_job_that_cannot_run_fails_visibly_instead_of_looping(stack, sim):
     wait_until(lambda: stack.receiver.for_object(row["id"]), what="the job.failed webhook")
 
 
+def test_an_internal_error_quoting_the_document_leaves_the_document_out_of_the_log(stack, sim):
+    # A defect whose exception message quotes input: here a stored progress whose piece
+    # boundary is a piece of the document (int() quotes what it could not parse).
+    secret = "Umbrella Corp invoice UMB-991 for Dr. Alexia Ashford"
+    row = job_row(tenant="acme", task=get_task("invoice_extraction"), text=f"{secret}. Total 5 USD.",
+                  priority=Priority.INTERACTIVE, webhook_url=None, metadata=None)
+    row["progress"] = {"spans": [[secret, 5], [5, 10]], "partials": [{}]}
+    with Session(stack.engine) as s:
+        insert_jobs(s, [row])
+        s.commit()
+    publish_jobs(stack.settings.redis_url, [(row["id"], "interactive")])
+    wait_until(lambda: status_of(stack, row["id"]) == "failed", what="the job to fail")
+    job = stack.api.get(f"/v1/jobs/{row['id']}", headers=stack.headers()).json()
+    assert job["error"] == {"type": "internal_error", "message": "ValueError while running the job"}
+    logs = "".join(w.log() for w in stack.workers)
+    assert f"job {row['id']} failed on an internal error" in logs
+    assert "builtins.ValueError (message withheld" in logs  # where and what, for whoever debugs it
+    assert "UMB-991" not in logs and "Ashford" not in logs
+
+
 def test_batch_whose_last_job_finished_without_completing_it_is_completed_by_the_relay(stack, sim):
     # A worker died between its job's commit and the batch's (or two last jobs raced).
     task = get_task("invoice_extraction")
