@@ -29,6 +29,7 @@ _TYPES = {
 
 # What each error status means wherever a route documents it (OpenAPI descriptions).
 _MEANINGS = {
+    400: "the body could not be read (not UTF-8 text)",
     401: "missing or invalid API key", 404: "no such object for this tenant",
     409: "conflicts with the object's state or an earlier request",
     413: "too large: a request body over PROMPTQ_MAX_REQUEST_BYTES, a document over the character "

@@ -21,7 +21,7 @@ from promptq.store.status import BatchStatus, JobStatus
 router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=documented(401, 422, 503))
 
 
-@router.post("", status_code=202, response_model=BatchPublic, responses=documented(413))
+@router.post("", status_code=202, response_model=BatchPublic, responses=documented(400, 413))
 def create_batch(body: BatchCreate, tenant: TenantDep, session: SessionDep, settings: SettingsDep,
                  background: BackgroundTasks) -> BatchPublic:
     """Queue every document in one transaction and one bulk publish."""

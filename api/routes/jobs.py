@@ -30,7 +30,7 @@ EVENT_WAIT_MS = 15_000
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=documented(401, 422, 503))
 
 
-@router.post("", status_code=202, response_model=JobPublic, responses=documented(409, 413))
+@router.post("", status_code=202, response_model=JobPublic, responses=documented(400, 409, 413))
 def create_job(body: JobCreate, tenant: TenantDep, session: SessionDep, settings: SettingsDep,
                background: BackgroundTasks,
                idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> JobPublic:

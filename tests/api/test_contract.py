@@ -9,6 +9,7 @@ import pytest
 
 OK_JOB = {"task": "invoice_extraction", "input": {"text": "Invoice INV-7, total 70 USD"}}
 NO_KEY: dict[str, str] = {}
+JSON = {"content-type": "application/json"}
 
 
 def _cases(stack) -> list[tuple[str, str, str, dict, int]]:
@@ -18,6 +19,8 @@ def _cases(stack) -> list[tuple[str, str, str, dict, int]]:
     return [
         ("post", "/v1/jobs", "/v1/jobs", {"json": OK_JOB, "headers": NO_KEY}, 401),
         ("post", "/v1/jobs", "/v1/jobs", {"json": {"task": "x"}, "headers": key}, 422),
+        ("post", "/v1/jobs", "/v1/jobs", {"content": b"\xff\xfe{", "headers": {**key, **JSON}}, 400),
+        ("post", "/v1/batches", "/v1/batches", {"content": b"\xc3(", "headers": {**key, **JSON}}, 400),
         ("post", "/v1/jobs", "/v1/jobs", {"json": {**OK_JOB, "input": big}, "headers": key}, 413),
         ("get", "/v1/jobs/{job_id}", "/v1/jobs/job_nope", {"headers": key}, 404),
         ("post", "/v1/jobs/{job_id}/cancel", "/v1/jobs/job_nope/cancel", {"headers": key}, 404),
