@@ -26,13 +26,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = engine_for(settings.database_url)
-        app.state.redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+        app.state.redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5,
+                                                  socket_timeout=5, max_connections=50)
+        # Event streams block in XREAD for up to event_ping_s: their own connections, with a
+        # read timeout beyond that (redis-py's default, 5 s here, cut every stream of a job
+        # that took longer), one per open stream.
+        app.state.stream_redis = aioredis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=5, socket_timeout=settings.event_ping_s + 10,
+            max_connections=settings.max_event_streams + 10)
+        app.state.open_streams = 0
         app.state.key_cache = {}
         auth.bootstrap(app.state.engine, settings)
         if settings.uses_simulator:
             log.warning("no provider key set: workers call promptq's simulator at %s", settings.sim_url)
         yield
         await app.state.redis.aclose()
+        await app.state.stream_redis.aclose()
 
     app = FastAPI(title="promptq", version=__version__, lifespan=lifespan,
                   description="Submit LLM extraction and enrichment jobs; poll, stream or "

@@ -4,7 +4,9 @@ FastAPI reads and parses a request's body before any dependency runs — the API
 check included — so without a cap anyone could make the API hold gigabytes (measured:
 one unauthenticated 400 MB POST took the API from 99 MB to 1.18 GB RSS before its 401).
 A declared Content-Length over the cap is answered at once; a body without one
-(chunked) is counted as it arrives and refused when it passes the cap.
+(chunked) is counted as it arrives and refused when it passes the cap. (FastAPI's own
+`max_body_size` answers a declared over-long body in plain text, outside the API's
+error shape: tried, tests/api/test_body_limit.py fails on it.)
 """
 
 from __future__ import annotations

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     # A request body larger than this (bytes) is refused with a 413 before it is read:
     # the API reads a body whole (and parses it) before it checks the caller's key.
     max_request_bytes: int = 64 * 1024 * 1024
+    # Live event streams open at once in one API process; each holds a Redis connection
+    # while it waits, and Redis (shared with the broker and the rate limiter) takes a
+    # limited number. Beyond it a stream request answers 503; polling still works.
+    max_event_streams: int = 1000
+    # Seconds an event stream waits for an event before it sends a ping and asks the
+    # store whether the job finished (its terminal event may have been lost).
+    event_ping_s: float = 15.0
 
     webhook_timeout_s: float = 10.0
     # The first attempt of a webhook is made by the worker that finished the job, right

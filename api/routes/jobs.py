@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from fastapi import APIRouter, BackgroundTasks, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -18,15 +22,14 @@ from promptq.api import submission
 from promptq.api.deps import JobDep, SessionDep, SettingsDep, TenantDep
 from promptq.api.errors import APIError, documented
 from promptq.api.schemas import JobCreate
+from promptq.settings import Settings
 from promptq.store.models import Job
 from promptq.store.public import JobPublic
 from promptq.store.status import JobStatus
 from promptq.store.text import transcript
 
-# How long the event stream waits for an event before it sends a ping and looks at the
-# store (a job can finish without its terminal event: events are best effort).
-EVENT_WAIT_MS = 15_000
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=documented(401, 422, 503))
 
 
@@ -106,39 +109,59 @@ async def job_events(job_id: str, request: Request, tenant: TenantDep) -> EventS
     job = await run_in_threadpool(load)
     if job is None:
         raise APIError(404, f"no job {job_id!r}")
-    settings = request.app.state.settings
-    redis = request.app.state.redis
+    settings: Settings = request.app.state.settings
+    if request.app.state.open_streams >= settings.max_event_streams:
+        raise APIError(503, f"this API process has {settings.max_event_streams} event streams open "
+                            "(PROMPTQ_MAX_EVENT_STREAMS): poll the job, or retry later", "too_many_streams")
 
-    async def stream() -> AsyncIterator[dict[str, str]]:
-        # Read the stream position before the snapshot, so no change falls in between.
-        key = keys.job_events(settings.redis_prefix, job_id)
-        last_id = "0-0"
-        snapshot = await run_in_threadpool(load)
-        assert snapshot is not None
-        yield {"event": "job", "data": JobPublic.of(snapshot).model_dump_json()}
-        if snapshot.status.is_terminal:
-            return
-        while not await request.is_disconnected():
-            entries = await redis.xread({key: last_id}, block=EVENT_WAIT_MS, count=100)
-            if not entries:
-                # Events are best effort: a job may have finished without its last one
-                # (a worker died before writing it, Redis lost it). The store says.
-                current = await run_in_threadpool(load)
-                if current is not None and current.status.is_terminal:
-                    yield {"event": "job", "data": JobPublic.of(current).model_dump_json()}
+    async def counted() -> AsyncIterator[dict[str, str]]:
+        # Counted while it runs (one event loop: no lock); a few requests arriving together
+        # may pass the check before any of them counts, which the Redis pool's headroom takes.
+        request.app.state.open_streams += 1
+        try:
+            async for event in _events(job_id, request, request.app.state.stream_redis, settings, load):
+                yield event
+        finally:
+            request.app.state.open_streams -= 1
+
+    return EventSourceResponse(counted())
+
+
+async def _events(job_id: str, request: Request, redis: aioredis.Redis, settings: Settings,
+                  load: Callable[[], Job | None]) -> AsyncIterator[dict[str, str]]:
+    """A snapshot of the job, then each change until it is terminal. Events are best
+    effort: a job can finish without its terminal event (a worker died before writing it,
+    Redis lost it or is away), so an idle wait, or Redis failing, asks the store."""
+    # Read the stream position before the snapshot, so no change falls in between.
+    key = keys.job_events(settings.redis_prefix, job_id)
+    last_id = "0-0"
+    snapshot = await run_in_threadpool(load)
+    assert snapshot is not None
+    yield {"event": "job", "data": JobPublic.of(snapshot).model_dump_json()}
+    if snapshot.status.is_terminal:
+        return
+    while not await request.is_disconnected():
+        try:
+            entries = await redis.xread({key: last_id}, block=int(settings.event_ping_s * 1000), count=100)
+        except RedisError as exc:  # the stream goes on from the store until Redis is back
+            log.warning("event stream of job %s: %s; asking the store", job_id, type(exc).__name__)
+            await asyncio.sleep(settings.event_ping_s)
+            entries = []
+        if not entries:
+            current = await run_in_threadpool(load)
+            if current is not None and current.status.is_terminal:
+                yield {"event": "job", "data": JobPublic.of(current).model_dump_json()}
+                return
+            yield {"event": "ping", "data": "{}"}
+            continue
+        for _, items in entries:
+            for entry_id, fields in items:
+                last_id = entry_id
+                data = fields[b"data"].decode()
+                yield {"event": fields[b"event"].decode(), "data": data}
+                if JobStatus(json.loads(data).get("status", "queued")).is_terminal:
+                    final = await run_in_threadpool(load)
+                    assert final is not None
+                    yield {"event": "job", "data": JobPublic.of(final).model_dump_json()}
                     return
-                yield {"event": "ping", "data": "{}"}
-                continue
-            for _, items in entries:
-                for entry_id, fields in items:
-                    last_id = entry_id
-                    data = fields[b"data"].decode()
-                    yield {"event": fields[b"event"].decode(), "data": data}
-                    if JobStatus(json.loads(data).get("status", "queued")).is_terminal:
-                        final = await run_in_threadpool(load)
-                        assert final is not None
-                        yield {"event": "job", "data": JobPublic.of(final).model_dump_json()}
-                        return
-            await asyncio.sleep(0)
-
-    return EventSourceResponse(stream())
+        await asyncio.sleep(0)

@@ -311,11 +311,10 @@ def test_events_stream_status_changes_until_terminal(stack, sim):
 
 
 def test_events_stream_ends_on_the_stores_terminal_state_when_its_last_event_is_lost(stack, monkeypatch):
-    from promptq.api.routes import jobs as job_routes
     from promptq.store.models import Job, new_id, utcnow
     from promptq.store.status import JobStatus
 
-    monkeypatch.setattr(job_routes, "EVENT_WAIT_MS", 300)
+    monkeypatch.setattr(stack.settings, "event_ping_s", 0.3)  # the API's own settings object
     job_id = new_id("job")  # running, with no message and no events: no worker will touch it
     with Session(stack.engine) as s:
         s.add(Job(id=job_id, tenant_id="acme", task="invoice_extraction", input_text=INVOICE,

@@ -1,0 +1,99 @@
+"""Live event streams are capped per API process (PROMPTQ_MAX_EVENT_STREAMS): each holds
+a Redis connection while it waits, and Redis is shared with the broker and the rate
+limiter. Beyond the cap a stream request answers 503 at once; polling still works, and
+a closed stream frees its place."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import requests
+
+from promptq.launch import Processes, free_port
+from support import postgres_database, wait_until
+
+KEY = {"Authorization": "Bearer acme-key-0123456789abcdef"}
+JOB = {"task": "invoice_extraction", "input": {"text": "Invoice INV-31, total 31 USD"}}
+
+
+@contextmanager
+def served_api(tmp_path, **env: str) -> Iterator[str]:
+    """`promptq api` (uvicorn) on a database and Redis prefix of its own, so that no worker
+    runs its jobs: they stay queued and their streams stay open."""
+    with postgres_database() as url:
+        procs = Processes(tmp_path, env={**os.environ, "PROMPTQ_DATABASE_URL": url,
+                                         "PROMPTQ_REDIS_PREFIX": f"pqtest-streams-{uuid.uuid4().hex[:8]}",
+                                         **env})
+        try:
+            yield procs.api(free_port())
+        finally:
+            procs.stop()
+
+
+@pytest.fixture
+def api_with_two_streams(tmp_path):
+    with served_api(tmp_path, PROMPTQ_MAX_EVENT_STREAMS="2") as base:
+        yield base
+
+
+def test_a_stream_outlives_the_redis_read_timeout_and_pings_while_the_job_waits(tmp_path):
+    """An idle stream blocks in Redis for PROMPTQ_EVENT_PING_S, here 6 s: longer than the
+    5 s read timeout of the API's other Redis commands, which used to cut the stream."""
+    with served_api(tmp_path, PROMPTQ_EVENT_PING_S="6") as base:
+        job = requests.post(f"{base}/v1/jobs", json=JOB, headers=KEY, timeout=10).json()
+        with requests.get(f"{base}/v1/jobs/{job['id']}/events", headers=KEY, stream=True, timeout=20) as r:
+            events: list[bytes] = []
+            lines = r.iter_lines()
+            while len(events) < 2:
+                line = next(lines)  # raises if the server cut the stream
+                if line.startswith(b"event:"):
+                    events.append(line)
+    assert events == [b"event: job", b"event: ping"]
+
+
+def test_streams_beyond_the_cap_are_a_503_and_a_closed_stream_frees_its_place(api_with_two_streams):
+    base = api_with_two_streams
+    job = requests.post(f"{base}/v1/jobs", json=JOB, headers=KEY, timeout=10).json()
+    url = f"{base}/v1/jobs/{job['id']}/events"
+
+    def open_stream() -> requests.Response:
+        r = requests.get(url, headers=KEY, stream=True, timeout=10)
+        if r.status_code == 200:
+            r.lines = r.iter_lines()  # kept: a dropped iterator closes the connection
+            assert next(r.lines) == b"event: job"  # the snapshot: the stream is running
+        return r
+
+    first, second = open_stream(), open_stream()
+    assert first.status_code == second.status_code == 200
+    third = open_stream()
+    assert third.status_code == 503
+    assert third.json()["error"]["type"] == "too_many_streams" and third.headers["retry-after"]
+    assert requests.get(f"{base}/v1/jobs/{job['id']}", headers=KEY, timeout=10).status_code == 200
+
+    first.close()  # the server notices the disconnect at its next wait
+    wait_until(lambda: (r := open_stream()).status_code == 200 and (r.close() or True),
+               timeout_s=30, what="a place freed by the closed stream")
+    second.close()
+
+
+def test_with_redis_away_a_stream_follows_the_store_and_ends_with_the_final_job(tmp_path):
+    with served_api(tmp_path, PROMPTQ_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+                    PROMPTQ_EVENT_PING_S="1") as base:
+        job = requests.post(f"{base}/v1/jobs", json=JOB, headers=KEY, timeout=10).json()
+        with requests.get(f"{base}/v1/jobs/{job['id']}/events", headers=KEY, stream=True, timeout=20) as r:
+            lines = r.iter_lines()
+            events = []
+            while len(events) < 2:
+                line = next(lines)
+                if line.startswith(b"event:"):
+                    events.append(line)
+            assert events == [b"event: job", b"event: ping"]  # alive, though Redis is away
+            assert requests.post(f"{base}/v1/jobs/{job['id']}/cancel", headers=KEY, timeout=10).ok
+            rest = list(lines)  # the stream ends by itself
+    final = [json.loads(line[len(b"data: "):]) for line in rest if line.startswith(b"data: {")][-1]
+    assert final["id"] == job["id"] and final["status"] == "cancelled"
