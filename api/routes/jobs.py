@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from fastapi import APIRouter, BackgroundTasks, Header, Request
 from fastapi.concurrency import run_in_threadpool
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from sse_starlette.sse import EventSourceResponse
@@ -27,7 +26,6 @@ from promptq.store.models import Job
 from promptq.store.public import JobPublic
 from promptq.store.status import JobStatus
 from promptq.store.text import transcript
-
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=documented(401, 422, 503))
