@@ -74,17 +74,22 @@ def test_worker_stopped_with_sigterm_finishes_its_running_jobs_before_it_exits(s
         stack.start_worker("after-sigterm")
 
 
-def test_a_job_that_cannot_run_fails_visibly_instead_of_looping(stack, sim):
-    # A job whose task left the catalog after it was queued (a deploy removed it).
-    row = job_row(tenant="acme", task=get_task("invoice_extraction"), text=TEXT,
-                  priority=Priority.INTERACTIVE, webhook_url=stack.receiver.url, metadata=None)
-    row["task"] = "retired_task"
+def run_until_failed(stack, row: dict) -> dict:
+    """Store the job `row` as the API would, publish it, and return it once it failed."""
     with Session(stack.engine) as s:
         insert_jobs(s, [row])
         s.commit()
     publish_jobs(stack.settings.redis_url, [(row["id"], "interactive")])
     wait_until(lambda: status_of(stack, row["id"]) == "failed", what="the job to fail")
-    job = stack.api.get(f"/v1/jobs/{row['id']}", headers=stack.headers()).json()
+    return stack.api.get(f"/v1/jobs/{row['id']}", headers=stack.headers()).json()
+
+
+def test_a_job_that_cannot_run_fails_visibly_instead_of_looping(stack, sim):
+    # A job whose task left the catalog after it was queued (a deploy removed it).
+    row = job_row(tenant="acme", task=get_task("invoice_extraction"), text=TEXT,
+                  priority=Priority.INTERACTIVE, webhook_url=stack.receiver.url, metadata=None)
+    row["task"] = "retired_task"
+    job = run_until_failed(stack, row)
     assert job["error"] == {"type": "internal_error", "message": "UnknownTask while running the job"}
     wait_until(lambda: stack.receiver.for_object(row["id"]), what="the job.failed webhook")
 
@@ -96,12 +101,7 @@ def test_an_internal_error_quoting_the_document_leaves_the_document_out_of_the_l
     row = job_row(tenant="acme", task=get_task("invoice_extraction"), text=f"{secret}. Total 5 USD.",
                   priority=Priority.INTERACTIVE, webhook_url=None, metadata=None)
     row["progress"] = {"spans": [[secret, 5], [5, 10]], "partials": [{}]}
-    with Session(stack.engine) as s:
-        insert_jobs(s, [row])
-        s.commit()
-    publish_jobs(stack.settings.redis_url, [(row["id"], "interactive")])
-    wait_until(lambda: status_of(stack, row["id"]) == "failed", what="the job to fail")
-    job = stack.api.get(f"/v1/jobs/{row['id']}", headers=stack.headers()).json()
+    job = run_until_failed(stack, row)
     assert job["error"] == {"type": "internal_error", "message": "ValueError while running the job"}
     logs = "".join(w.log() for w in stack.workers)
     assert f"job {row['id']} failed on an internal error" in logs
