@@ -31,3 +31,15 @@ def test_production_refuses_to_start_without_api_keys():
 
 def test_development_without_keys_has_the_dev_key():
     assert Settings(api_keys="").tenant_keys() == {DEV_API_KEY: "dev"}
+
+
+def test_the_readme_documents_every_setting():
+    """Each PROMPTQ_* variable (or the provider variable it is read from) is in README's
+    configuration table, so that a new setting cannot ship undocumented."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    for name, field in Settings.model_fields.items():
+        names = getattr(field.validation_alias, "choices", None) or [f"PROMPTQ_{name.upper()}"]
+        assert any(f"`{n}`" in table for n in names), f"{names[0]} is not in README's configuration table"
