@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import redis
@@ -22,7 +23,8 @@ def test_celery_uses_the_transport_and_keeps_a_redis_url():
 
 
 def test_messages_go_through_redis_and_back():
-    prefix = f"pqtest-broker-{uuid.uuid4().hex[:8]}"
+    # under the session's prefix, which the session's cleanup removes from Redis
+    prefix = f"{os.environ['PROMPTQ_REDIS_PREFIX']}-broker-{uuid.uuid4().hex[:8]}"
     with _connection(prefix) as conn:
         queue = conn.SimpleQueue("q")
         for i in range(3):
@@ -38,7 +40,7 @@ def test_messages_go_through_redis_and_back():
 
 
 def test_a_channel_reuses_one_client_until_its_pool_changes():
-    with _connection("pqtest-broker") as conn:
+    with _connection(f"{os.environ['PROMPTQ_REDIS_PREFIX']}-broker") as conn:
         channel = conn.default_channel
         with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
             assert first is second

@@ -27,7 +27,9 @@ def served_api(tmp_path, **env: str) -> Iterator[str]:
     runs its jobs: they stay queued and their streams stay open."""
     with postgres_database() as url:
         procs = Processes(tmp_path, env={**os.environ, "PROMPTQ_DATABASE_URL": url,
-                                         "PROMPTQ_REDIS_PREFIX": f"pqtest-streams-{uuid.uuid4().hex[:8]}",
+                                         # under the session's prefix: the session's cleanup removes it
+                                         "PROMPTQ_REDIS_PREFIX": f"{os.environ['PROMPTQ_REDIS_PREFIX']}-streams-"
+                                                                 f"{uuid.uuid4().hex[:8]}",
                                          **env})
         try:
             yield procs.api(free_port())
