@@ -77,7 +77,8 @@ class APIError(Exception):
 
 
 def error_body(error_type: str, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"type": error_type, "message": message}}
+    """The body of an error answer (ErrorResponse, as the OpenAPI schema documents it)."""
+    return ErrorResponse(error=ErrorDetail(type=error_type, message=message)).model_dump()
 
 
 def _describe(exc: RequestValidationError) -> str:
@@ -88,12 +89,17 @@ def _describe(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _answer(exc: APIError) -> JSONResponse:
+    """An APIError as a response: a 401 names the scheme, a 503 when to retry."""
+    headers = ({"WWW-Authenticate": "Bearer"} if exc.status == 401
+               else {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None)
+    return JSONResponse(error_body(exc.type, exc.message), status_code=exc.status, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        headers = ({"WWW-Authenticate": "Bearer"} if exc.status == 401
-                   else {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None)
-        return JSONResponse(error_body(exc.type, exc.message), status_code=exc.status, headers=headers)
+        return _answer(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -111,8 +117,7 @@ def install(app: FastAPI) -> None:
         # OperationalError too, and those must stay visible to whoever reads the log.
         log.warning("answering 503: %s (the job store or Redis cannot be reached)", type(exc).__name__,
                     exc_info=exc)
-        return JSONResponse(error_body("unavailable", "the job store or Redis cannot be reached; retry later"),
-                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+        return _answer(APIError(503, "the job store or Redis cannot be reached; retry later"))
 
     for unavailable in UNAVAILABLE:
         app.add_exception_handler(unavailable, _unavailable)

@@ -19,8 +19,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
 from promptq import dispatch
-from promptq.safe_log import exception_summary
 from promptq.prompts.registry import OutputMode, Task, get_task
+from promptq.safe_log import exception_summary
 from promptq.store import jobs
 from promptq.store.models import LedgerLine, utcnow
 from promptq.store.status import JobStatus
