@@ -20,7 +20,7 @@ import argparse
 import statistics
 
 from bench import harness as h
-from bench.throughput import _promptq_run
+from bench.throughput import promptq_run
 
 
 def _assignments(values: list[str]) -> dict[str, str]:
@@ -50,11 +50,11 @@ def main(argv: list[str] | None = None) -> None:
         for name, env in envs.items():
             stacks[name] = h.Promptq(sim.url, workers=2, concurrency=200, name=f"ab-{name}", extra_env=env)
         for name, pq in stacks.items():
-            _promptq_run(pq, sim, hooks, 200, f"warm{name}", args.latency)
+            promptq_run(pq, sim, hooks, 200, f"warm{name}", args.latency)
         results: dict[str, list[dict]] = {name: [] for name in stacks}
         for r in range(args.runs):
             for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
-                res = _promptq_run(stacks[name], sim, hooks, args.jobs, f"{name}{r}", args.latency)
+                res = promptq_run(stacks[name], sim, hooks, args.jobs, f"{name}{r}", args.latency)
                 results[name].append(res)
                 h.log(f"run {r + 1}/{args.runs} {name}: {res['jobs_per_s']:.1f} jobs/s, "
                       f"{res['cpu_ms']:.2f} ms CPU/job")

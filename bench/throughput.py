@@ -41,8 +41,10 @@ TARGET_RATIO = 0.80
 CPU_RATIO = 1.5
 
 
-def _promptq_run(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, tag: str,
+def promptq_run(pq: h.Promptq, sim: h.Sim, hooks: h.WebhookReceiver, n: int, tag: str,
                  latency: float) -> dict[str, Any]:
+    """One batch of `n` documents through promptq at `latency` seconds per call: jobs/s,
+    CPU per job (bench.ab runs it too)."""
     sim.reset(ttft_s=latency, tokens_per_s=0)
     hooks.clear()
     docs = [h.document(i, tag) for i in range(n)]
@@ -108,7 +110,7 @@ def _profile(pq: h.Promptq, base: h.Baseline, sim: h.Sim, hooks: h.WebhookReceiv
         return pyspy.describe({}, "")
     rate = 250
     with pyspy.Recording(pq.pids(), h.LOG_ROOT / "profiles", f"throughput-{latency:g}s", rate=rate) as rec:
-        _promptq_run(pq, sim, hooks, n, f"prof{latency:g}", latency)
+        promptq_run(pq, sim, hooks, n, f"prof{latency:g}", latency)
     with pyspy.Recording(base.pids(), h.LOG_ROOT / "profiles", f"throughput-baseline-{latency:g}s",
                          rate=rate) as base_rec:
         _baseline_run(base, sim, n, f"bprof{latency:g}", latency)
@@ -131,7 +133,7 @@ def run(quick: bool) -> list[Row]:
         base = h.Baseline(sim.url, workers=2, concurrency=200, name="throughput-baseline")
         warm = 50 if quick else 150
         h.log(f"throughput: warm-up ({warm} jobs each, not measured)")
-        _promptq_run(pq, sim, hooks, warm, "warm", 0.0)
+        promptq_run(pq, sim, hooks, warm, "warm", 0.0)
         _baseline_run(base, sim, warm, "warm", 0.0)
         everything: list[dict[str, list[dict[str, Any]]]] = []
         for latency, n in sizes.items():
@@ -140,7 +142,7 @@ def run(quick: bool) -> list[Row]:
                 order = ("promptq", "baseline") if r % 2 == 0 else ("baseline", "promptq")
                 for who in order:
                     tag = f"{who[0]}{latency:g}-{r}"
-                    res = (_promptq_run(pq, sim, hooks, n, tag, latency) if who == "promptq"
+                    res = (promptq_run(pq, sim, hooks, n, tag, latency) if who == "promptq"
                            else _baseline_run(base, sim, n, tag, latency))
                     results[who].append(res)
                     h.log(f"throughput {latency:g} s, run {r + 1}/{runs}, {who}: {res['jobs_per_s']:.1f} jobs/s, "
