@@ -17,11 +17,10 @@ import pytest
 
 from promptq.launch import free_port
 from promptq.receiver import WebhookReceiver
-from support import REDIS_URL, WorkerProcess, postgres_database
+from support import REDIS_URL, TENANT_KEYS, WorkerProcess, postgres_database
 
 SIM_PORT = free_port()
 PREFIX = f"pqtest-{uuid.uuid4().hex[:8]}"
-TENANT_KEYS = {"acme": "acme-key-0123456789abcdef", "globex": "globex-key-0123456789abcdef"}
 
 for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL",
             "PROMPTQ_DATABASE_URL", "PROMPTQ_API_KEYS", "PROMPTQ_ENV"):

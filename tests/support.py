@@ -7,16 +7,34 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from promptq.launch import throwaway_postgres
+from promptq.launch import Processes, free_port, throwaway_postgres
 
 
 REDIS_URL = os.environ.get("PROMPTQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PG_ADMIN_URL = os.environ.get("PROMPTQ_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# The tenants and keys of every test session (conftest.py sets PROMPTQ_API_KEYS from them).
+TENANT_KEYS = {"acme": "acme-key-0123456789abcdef", "globex": "globex-key-0123456789abcdef"}
+
+
+def bearer(tenant: str = "acme") -> dict[str, str]:
+    """The Authorization header of `tenant`'s key."""
+    return {"Authorization": f"Bearer {TENANT_KEYS[tenant]}"}
+
+
+@contextmanager
+def served_api(log_dir: Path, **env: str) -> Iterator[str]:
+    """`promptq api` as a real server (uvicorn, a process of its own) with the session's
+    environment plus `env`; yields its base URL."""
+    procs = Processes(log_dir, env={**os.environ, **env})
+    try:
+        yield procs.api(free_port())
+    finally:
+        procs.stop()
 
 
 def wait_until(predicate: Callable[[], Any], timeout_s: float = 60.0, interval_s: float = 0.1,

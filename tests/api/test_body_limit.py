@@ -5,19 +5,19 @@ can make the API hold a body it will refuse anyway."""
 from __future__ import annotations
 
 import json
-import os
 import select
 import socket
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
 from promptq.api.app import create_app
-from promptq.launch import Processes, free_port
 from promptq.settings import Settings
+from support import bearer, served_api
 
 LIMIT = 64 * 1024
-KEY = {"Authorization": "Bearer acme-key-0123456789abcdef"}
+KEY = bearer()
 JSON = {"content-type": "application/json"}
 
 
@@ -47,16 +47,10 @@ def test_a_body_within_the_limit_is_served_as_before(api):
 
 
 @pytest.fixture
-def served_api(database_url, tmp_path):
-    """`promptq api` as a real server (uvicorn) with a 64 KiB limit."""
-    procs = Processes(tmp_path, env={**os.environ, "PROMPTQ_DATABASE_URL": database_url,
-                                     "PROMPTQ_MAX_REQUEST_BYTES": str(LIMIT)})
-    try:
-        port = free_port()
-        procs.api(port)
-        yield port
-    finally:
-        procs.stop()
+def server_port(database_url, tmp_path):
+    """The port of `promptq api` as a real server (uvicorn) with a 64 KiB limit."""
+    with served_api(tmp_path, PROMPTQ_DATABASE_URL=database_url, PROMPTQ_MAX_REQUEST_BYTES=str(LIMIT)) as url:
+        yield urlsplit(url).port
 
 
 def _answer(sock: socket.socket) -> bytes:
@@ -70,11 +64,11 @@ def _answer(sock: socket.socket) -> bytes:
     return answer
 
 
-def test_a_chunked_body_is_refused_once_it_passes_the_limit_without_being_read_to_its_end(served_api):
+def test_a_chunked_body_is_refused_once_it_passes_the_limit_without_being_read_to_its_end(server_port):
     total = 64 * 1024 * 1024  # 1,024 × the limit, if the server read it all
     chunk = b"x" * 16 * 1024
     sent = 0
-    with socket.create_connection(("127.0.0.1", served_api)) as sock:
+    with socket.create_connection(("127.0.0.1", server_port)) as sock:
         sock.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Transfer-Encoding: chunked\r\n\r\n")
         try:
@@ -88,8 +82,8 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit_without_being_read_t
     assert sent < total // 8, f"{sent} bytes went out before the server answered"
 
 
-def test_a_declared_length_over_the_limit_is_answered_before_any_body_is_sent(served_api):
-    with socket.create_connection(("127.0.0.1", served_api)) as sock:
+def test_a_declared_length_over_the_limit_is_answered_before_any_body_is_sent(server_port):
+    with socket.create_connection(("127.0.0.1", server_port)) as sock:
         sock.sendall(b"POST /v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 1000000000\r\n\r\n")
         answer = _answer(sock)

@@ -14,39 +14,34 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from promptq.launch import Processes, free_port
-from support import postgres_database, wait_until
+from promptq.launch import free_port
+from support import bearer, postgres_database, served_api, wait_until
 
-KEY = {"Authorization": "Bearer acme-key-0123456789abcdef"}
+KEY = bearer()
 JOB = {"task": "invoice_extraction", "input": {"text": "Invoice INV-31, total 31 USD"}}
 
 
 @contextmanager
-def served_api(tmp_path, **env: str) -> Iterator[str]:
+def api_of_its_own(tmp_path, **env: str) -> Iterator[str]:
     """`promptq api` (uvicorn) on a database and Redis prefix of its own, so that no worker
     runs its jobs: they stay queued and their streams stay open."""
     with postgres_database() as url:
-        procs = Processes(tmp_path, env={**os.environ, "PROMPTQ_DATABASE_URL": url,
-                                         # under the session's prefix: the session's cleanup removes it
-                                         "PROMPTQ_REDIS_PREFIX": f"{os.environ['PROMPTQ_REDIS_PREFIX']}-streams-"
-                                                                 f"{uuid.uuid4().hex[:8]}",
-                                         **env})
-        try:
-            yield procs.api(free_port())
-        finally:
-            procs.stop()
+        # under the session's Redis prefix: the session's cleanup removes its keys
+        prefix = f"{os.environ['PROMPTQ_REDIS_PREFIX']}-streams-{uuid.uuid4().hex[:8]}"
+        with served_api(tmp_path, PROMPTQ_DATABASE_URL=url, PROMPTQ_REDIS_PREFIX=prefix, **env) as base:
+            yield base
 
 
 @pytest.fixture
 def api_with_two_streams(tmp_path):
-    with served_api(tmp_path, PROMPTQ_MAX_EVENT_STREAMS="2") as base:
+    with api_of_its_own(tmp_path, PROMPTQ_MAX_EVENT_STREAMS="2") as base:
         yield base
 
 
 def test_a_stream_outlives_the_redis_read_timeout_and_pings_while_the_job_waits(tmp_path):
     """An idle stream blocks in Redis for PROMPTQ_EVENT_PING_S, here 6 s: longer than the
     5 s read timeout of the API's other Redis commands, which used to cut the stream."""
-    with served_api(tmp_path, PROMPTQ_EVENT_PING_S="6") as base:
+    with api_of_its_own(tmp_path, PROMPTQ_EVENT_PING_S="6") as base:
         job = requests.post(f"{base}/v1/jobs", json=JOB, headers=KEY, timeout=10).json()
         with requests.get(f"{base}/v1/jobs/{job['id']}/events", headers=KEY, stream=True, timeout=20) as r:
             events: list[bytes] = []
@@ -84,7 +79,7 @@ def test_streams_beyond_the_cap_are_a_503_and_a_closed_stream_frees_its_place(ap
 
 
 def test_with_redis_away_a_stream_follows_the_store_and_ends_with_the_final_job(tmp_path):
-    with served_api(tmp_path, PROMPTQ_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    with api_of_its_own(tmp_path, PROMPTQ_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
                     PROMPTQ_EVENT_PING_S="1") as base:
         job = requests.post(f"{base}/v1/jobs", json=JOB, headers=KEY, timeout=10).json()
         with requests.get(f"{base}/v1/jobs/{job['id']}/events", headers=KEY, stream=True, timeout=20) as r:

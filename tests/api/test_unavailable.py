@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from promptq.api.app import create_app
 from promptq.settings import Settings
-from support import PG_ADMIN_URL, postgres_database
+from support import PG_ADMIN_URL, bearer, postgres_database
 
 OK_JOB = {"task": "invoice_extraction", "input": {"text": "Invoice INV-9, total 90 USD"}}
 
@@ -33,7 +33,7 @@ def api_on_its_own_database(sim_url):
 
 def test_an_unreachable_store_is_a_503_to_retry_and_the_api_recovers(api_on_its_own_database):
     api, database = api_on_its_own_database
-    headers = {"Authorization": "Bearer acme-key-0123456789abcdef"}
+    headers = bearer()
     job = api.post("/v1/jobs", json=OK_JOB, headers=headers)
     assert job.status_code == 202, job.text
 
@@ -61,7 +61,7 @@ def test_an_unreachable_redis_is_a_503_where_redis_is_needed_and_submissions_sti
 
     settings = Settings(database_url=database_url, redis_url=f"redis://127.0.0.1:{free_port()}/0",
                         metrics_token="metrics-token-for-tests")
-    headers = {"Authorization": "Bearer acme-key-0123456789abcdef"}
+    headers = bearer()
     with TestClient(create_app(settings)) as api:
         r = api.get("/metrics", headers={"Authorization": "Bearer metrics-token-for-tests"})
         assert r.status_code == 503 and r.json()["error"]["type"] == "unavailable"
