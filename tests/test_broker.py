@@ -51,3 +51,85 @@ def test_a_channel_reuses_one_client_until_its_pool_changes():
         explicit = object()
         with channel.conn_or_acquire(explicit) as given:
             assert given is explicit
+
+
+# Intake: after each BRPOP, as many more messages as the prefetch window has room for.
+
+def _prefix() -> str:
+    return f"{os.environ['PROMPTQ_REDIS_PREFIX']}-broker-{uuid.uuid4().hex[:8]}"
+
+
+def _drain_once(conn: Connection, queues: list[str], prefetch: int) -> list[tuple[str, int]]:
+    """One event-loop read of a consumer with `prefetch` credit: what it was handed, as
+    (queue, n), without acknowledging."""
+    got: list[tuple[str, int]] = []
+    consumer = conn.Consumer([conn.SimpleQueue(q).queue for q in queues],
+                             callbacks=[lambda body, message: got.append((message.delivery_info["routing_key"], body["n"]))])
+    consumer.qos(prefetch_count=prefetch)
+    consumer.consume()
+    conn.drain_events(timeout=5)
+    return got
+
+
+def _put(conn: Connection, queue: str, ns: range) -> None:
+    q = conn.SimpleQueue(queue)
+    for n in ns:
+        q.put({"n": n})
+
+
+def test_one_read_takes_as_many_waiting_messages_as_the_prefetch_window_allows():
+    prefix = _prefix()
+    r = redis.Redis.from_url(REDIS_URL)
+    with _connection(prefix) as conn:
+        _put(conn, "q", range(8))
+        got = _drain_once(conn, ["q"], prefetch=5)
+        assert got == [("q", n) for n in range(5)]  # in publishing order
+        assert r.llen(f"{prefix}:q") == 3
+        # each is recorded as unacknowledged, as a BRPOP'd message is: a dead worker's are restored
+        assert r.hlen(f"{prefix}:unacked") == 5 and r.zcard(f"{prefix}:unacked_index") == 5
+    # closing the connection without acknowledging hands them back (kombu restores at shutdown)
+    assert r.llen(f"{prefix}:q") == 8 and r.hlen(f"{prefix}:unacked") == 0
+
+
+def test_no_more_than_the_window_and_the_rest_on_the_next_read():
+    prefix = _prefix()
+    with _connection(prefix) as conn:
+        _put(conn, "q", range(3))
+        assert _drain_once(conn, ["q"], prefetch=10) == [("q", 0), ("q", 1), ("q", 2)]
+    with _connection(prefix) as conn:
+        _put(conn, "q", range(3, 5))
+        got = _drain_once(conn, ["q"], prefetch=1)
+        assert len(got) == 1  # a full window: one message per read, as kombu alone
+
+
+def test_extra_messages_are_delivered_to_the_queue_they_came_from():
+    prefix = _prefix()
+    with _connection(prefix) as conn:
+        _put(conn, "interactive", range(0, 2))
+        _put(conn, "batch", range(100, 104))
+        got = _drain_once(conn, ["interactive", "batch"], prefetch=10)
+        # the BRPOP takes from the first queue; the extra pop tries the queues in the order
+        # the next BRPOP would (kombu's round robin puts the one just served last), and
+        # takes from one queue only
+        assert got == [("interactive", 0), ("batch", 100), ("batch", 101), ("batch", 102), ("batch", 103)]
+
+
+def test_without_lmpop_one_message_per_read(monkeypatch):
+    # Redis < 7.0 answers LMPOP with "unknown command": the channel stops asking
+    from promptq import broker
+
+    monkeypatch.setattr(broker.Channel, "_lmpop", True)
+    prefix = _prefix()
+    with _connection(prefix) as conn:
+        _put(conn, "q", range(4))
+        channel = conn.default_channel
+        real = channel.client.execute_command
+
+        def old_redis(*args, **kwargs):
+            if args[0] == "LMPOP":
+                raise redis.ResponseError("unknown command 'LMPOP', with args beginning with: ")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(channel.client, "execute_command", old_redis)
+        assert _drain_once(conn, ["q"], prefetch=10) == [("q", 0)]
+        assert broker.Channel._lmpop is False
