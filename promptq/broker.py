@@ -61,15 +61,21 @@ class Channel(kombu_redis.Channel):
         # LMPOP is not among the commands kombu's prefixing client rewrites: prefix here.
         keys = [self.global_keyprefix + self._q_for_pri(queue, pri)
                 for pri in self.priority_steps for queue in queues]
+        if not keys:
+            return
+        # On the BRPOP connection, idle between its reply and the next BRPOP, and as kombu
+        # sends BRPOP: without redis-py's retries, which could reconnect a socket that
+        # kombu's poller watches.
+        connection = self.client.connection
         try:
-            # On the BRPOP connection, idle between its reply and the next BRPOP.
-            popped = self.client.execute_command("LMPOP", len(keys), *keys, "RIGHT", "COUNT", count)
+            connection.send_command("LMPOP", len(keys), *keys, "RIGHT", "COUNT", count)
+            popped = self.client.parse_response(connection, "LMPOP")
         except ResponseError as exc:
             if "unknown command" in str(exc).lower():
                 Channel._lmpop = False
             return
         except self.connection_errors:
-            self.client.connection.disconnect()  # the next BRPOP reconnects, as after a failed BRPOP
+            connection.disconnect()  # the next BRPOP reconnects, as after a failed BRPOP
             return
         if not popped:
             return

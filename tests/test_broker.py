@@ -115,21 +115,48 @@ def test_extra_messages_are_delivered_to_the_queue_they_came_from():
 
 
 def test_without_lmpop_one_message_per_read(monkeypatch):
-    # Redis < 7.0 answers LMPOP with "unknown command": the channel stops asking
+    # Redis < 7.0 answers LMPOP with "unknown command": played here by a command this
+    # Redis does not know either, and the channel stops asking
+    from redis.connection import AbstractConnection
+
     from promptq import broker
 
     monkeypatch.setattr(broker.Channel, "_lmpop", True)
+    real = AbstractConnection.send_command
+
+    def as_old_redis(self, *args, **kwargs):
+        return real(self, *(("LMPOP_UNKNOWN_HERE", *args[1:]) if args[0] == "LMPOP" else args), **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_command", as_old_redis)
     prefix = _prefix()
     with _connection(prefix) as conn:
         _put(conn, "q", range(4))
-        channel = conn.default_channel
-        real = channel.client.execute_command
-
-        def old_redis(*args, **kwargs):
-            if args[0] == "LMPOP":
-                raise redis.ResponseError("unknown command 'LMPOP', with args beginning with: ")
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(channel.client, "execute_command", old_redis)
         assert _drain_once(conn, ["q"], prefetch=10) == [("q", 0)]
         assert broker.Channel._lmpop is False
+        assert redis.Redis.from_url(REDIS_URL).llen(f"{prefix}:q") == 3  # the rest still waiting
+
+
+def test_a_connection_lost_at_the_extra_pop_keeps_the_message_and_reconnects(monkeypatch):
+    from redis.connection import AbstractConnection
+
+    real = AbstractConnection.send_command
+    broken = {"once": True}
+
+    def breaks_once(self, *args, **kwargs):
+        if args[0] == "LMPOP" and broken.pop("once", False):
+            self.disconnect()
+            raise redis.ConnectionError("connection lost (test)")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_command", breaks_once)
+    prefix = _prefix()
+    with _connection(prefix) as conn:
+        _put(conn, "q", range(4))
+        got: list[int] = []
+        consumer = conn.Consumer([conn.SimpleQueue("q").queue], callbacks=[lambda body, message: got.append(body["n"])])
+        consumer.qos(prefetch_count=10)
+        consumer.consume()
+        conn.drain_events(timeout=5)
+        assert got == [0]  # the BRPOP'd message, delivered; nothing popped by the failed LMPOP
+        conn.drain_events(timeout=5)  # the next BRPOP on a new connection, then LMPOP again
+        assert got == [0, 1, 2, 3]
