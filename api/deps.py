@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from promptq.api.auth import hash_key, tenant_for_hash
+from promptq.api.auth import known_tenant
 from promptq.api.errors import APIError
 from promptq.settings import Settings
 from promptq.store.models import Batch, Job
@@ -34,15 +34,9 @@ def get_tenant(request: Request, session: SessionDep,
                creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     if creds is None or not creds.credentials:
         raise APIError(401, "missing API key: send Authorization: Bearer <key>")
-    # Known keys are remembered by their hash, never in plain text.
-    cache: dict[str, str] = request.app.state.key_cache
-    key_hash = hash_key(creds.credentials)
-    tenant = cache.get(key_hash)
+    tenant = known_tenant(request.app.state.engine, request.app.state.key_cache, creds.credentials, session)
     if tenant is None:
-        tenant = tenant_for_hash(session, key_hash)
-        if tenant is None:
-            raise APIError(401, "invalid API key")
-        cache[key_hash] = tenant
+        raise APIError(401, "invalid API key")
     return tenant
 
 

@@ -89,7 +89,7 @@ def _describe(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def _answer(exc: APIError) -> JSONResponse:
+def answer(exc: APIError) -> JSONResponse:
     """An APIError as a response: a 401 names the scheme, a 503 when to retry."""
     headers = ({"WWW-Authenticate": "Bearer"} if exc.status == 401
                else {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None)
@@ -99,7 +99,7 @@ def _answer(exc: APIError) -> JSONResponse:
 def install(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        return _answer(exc)
+        return answer(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -117,7 +117,7 @@ def install(app: FastAPI) -> None:
         # OperationalError too, and those must stay visible to whoever reads the log.
         log.warning("answering 503: %s (the job store or Redis cannot be reached)", type(exc).__name__,
                     exc_info=exc)
-        return _answer(APIError(503, "the job store or Redis cannot be reached; retry later"))
+        return answer(APIError(503, "the job store or Redis cannot be reached; retry later"))
 
     for unavailable in UNAVAILABLE:
         app.add_exception_handler(unavailable, _unavailable)

@@ -55,6 +55,18 @@ def postgres_database() -> AbstractContextManager[str]:
     return throwaway_postgres(PG_ADMIN_URL, "promptq_test")
 
 
+def set_database_reachable(database: str, reachable: bool) -> None:
+    """Let clients connect to PostgreSQL database `database`, or refuse them and drop the
+    open connections (the store "going away" for a test)."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {str(reachable).lower()}')
+        if not reachable:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+
+
 class WorkerProcess:
     """`promptq worker` as a real subprocess, as a user would start it."""
 

@@ -1,6 +1,7 @@
 """A request body over PROMPTQ_MAX_REQUEST_BYTES is refused with a 413 before it is read —
-whoever sends it, with or without a key, with a declared length or chunked — so nobody
-can make the API hold a body it will refuse anyway."""
+with a declared length (with or without a key) or chunked — so nobody can make the API
+hold a body it will refuse anyway. (A body without a known key is refused with a 401
+before it is read, whatever its size: tests/api/test_key_first.py.)"""
 
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit_without_being_read_t
     sent = 0
     with socket.create_connection(("127.0.0.1", server_port)) as sock:
         sock.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: " + KEY["Authorization"].encode() + b"\r\n"
                      b"Transfer-Encoding: chunked\r\n\r\n")
         try:
             while sent < total and not select.select([sock], [], [], 0)[0]:

@@ -3,24 +3,14 @@ condition to retry, not a defect (500) — and serves again once the store is ba
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from promptq.api.app import create_app
 from promptq.settings import Settings
-from support import PG_ADMIN_URL, bearer, postgres_database
+from support import bearer, postgres_database, set_database_reachable
 
 OK_JOB = {"task": "invoice_extraction", "input": {"text": "Invoice INV-9, total 90 USD"}}
-
-
-def _set_reachable(database: str, reachable: bool) -> None:
-    """Let clients connect to `database`, or refuse them and drop the open connections."""
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {str(reachable).lower()}')
-        if not reachable:
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
 
 
 @pytest.fixture
@@ -28,7 +18,7 @@ def api_on_its_own_database(sim_url):
     with postgres_database() as url:
         with TestClient(create_app(Settings(database_url=url))) as api:
             yield api, url.rsplit("/", 1)[1]
-        _set_reachable(url.rsplit("/", 1)[1], True)  # so that it can be dropped
+        set_database_reachable(url.rsplit("/", 1)[1], True)  # so that it can be dropped
 
 
 def test_an_unreachable_store_is_a_503_to_retry_and_the_api_recovers(api_on_its_own_database):
@@ -38,7 +28,7 @@ def test_an_unreachable_store_is_a_503_to_retry_and_the_api_recovers(api_on_its_
     assert job.status_code == 202, job.text
 
     spec = api.get("/openapi.json").json()
-    _set_reachable(database, False)
+    set_database_reachable(database, False)
     for method, path, documented, body in [
             ("POST", "/v1/jobs", "/v1/jobs", OK_JOB),
             ("GET", f"/v1/jobs/{job.json()['id']}", "/v1/jobs/{job_id}", None),
@@ -50,7 +40,7 @@ def test_an_unreachable_store_is_a_503_to_retry_and_the_api_recovers(api_on_its_
         assert "503" in spec["paths"][documented][method.lower()]["responses"]
     assert api.get("/readyz").json()["checks"]["database"] == "unreachable"
 
-    _set_reachable(database, True)
+    set_database_reachable(database, True)
     again = api.get(f"/v1/jobs/{job.json()['id']}", headers=headers)
     assert again.status_code == 200 and again.json()["id"] == job.json()["id"]
     assert api.post("/v1/jobs", json=OK_JOB, headers=headers).status_code == 202

@@ -1,0 +1,69 @@
+"""The API key checked before a request body is read.
+
+FastAPI reads and parses a request's body before any dependency runs, the key check
+included, so without this anyone could make the API read and parse a body of up to
+PROMPTQ_MAX_REQUEST_BYTES (64 MiB, and as Python objects several times that) for each
+request, only to answer 401. For a request that carries a body, this middleware answers
+401 first when the key is missing or unknown, without reading the body. A known key is
+remembered by its hash (as the routes' own check does, which still runs and finds it).
+When the store cannot be asked, the request goes on and the routes' check answers (503):
+an outage never turns into 401s.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from anyio import to_thread
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from promptq.api.auth import hash_key, known_tenant
+from promptq.api.errors import APIError, answer
+
+log = logging.getLogger(__name__)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value (scheme in any case)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _carries_body(headers: dict[bytes, bytes]) -> bool:
+    length = headers.get(b"content-length")
+    return b"transfer-encoding" in headers or (length is not None and length.strip() not in (b"", b"0"))
+
+
+class KeyBeforeBody:
+    """ASGI middleware: a request with a body and without a known API key is answered
+    401 before its body is read."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if _carries_body(headers):
+            refusal = await self._refusal(scope, headers.get(b"authorization"))
+            if refusal is not None:
+                await answer(refusal)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refusal(scope: Scope, authorization: bytes | None) -> APIError | None:
+        token = bearer_token(authorization.decode("latin-1") if authorization else None)
+        if token is None:
+            return APIError(401, "missing API key: send Authorization: Bearer <key>")
+        state = scope["app"].state
+        if hash_key(token) in state.key_cache:  # the usual case: no thread, no store
+            return None
+        try:
+            tenant = await to_thread.run_sync(known_tenant, state.engine, state.key_cache, token)
+        except Exception as exc:  # the store is away: the route's own check answers
+            log.warning("could not check an API key before the body (%s); the route checks it", type(exc).__name__)
+            return None
+        return None if tenant is not None else APIError(401, "invalid API key")
