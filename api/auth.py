@@ -47,17 +47,13 @@ def tenant_for_hash(session: Session, key_hash: str) -> str | None:
     return session.exec(select(ApiKey.tenant_id).where(ApiKey.key_hash == key_hash)).first()
 
 
-def known_tenant(engine: Engine, cache: dict[str, str], key: str, session: Session | None = None) -> str | None:
+def known_tenant(session: Session, cache: dict[str, str], key: str) -> str | None:
     """The tenant of API key `key`, or None for an unknown key. Known keys are remembered
     in `cache` by their hash, never in plain text. Raises what the store raises."""
     key_hash = hash_key(key)
     tenant = cache.get(key_hash)
     if tenant is None:
-        if session is None:
-            with Session(engine) as own:
-                tenant = tenant_for_hash(own, key_hash)
-        else:
-            tenant = tenant_for_hash(session, key_hash)
+        tenant = tenant_for_hash(session, key_hash)
         if tenant is not None:
             cache[key_hash] = tenant
     return tenant

@@ -34,7 +34,7 @@ def get_tenant(request: Request, session: SessionDep,
                creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     if creds is None or not creds.credentials:
         raise APIError(401, "missing API key: send Authorization: Bearer <key>")
-    tenant = known_tenant(request.app.state.engine, request.app.state.key_cache, creds.credentials, session)
+    tenant = known_tenant(session, request.app.state.key_cache, creds.credentials)
     if tenant is None:
         raise APIError(401, "invalid API key")
     return tenant

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 
 from anyio import to_thread
+from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from promptq.api.auth import hash_key, known_tenant
@@ -49,7 +50,9 @@ class KeyBeforeBody:
         if _carries_body(headers):
             refusal = await self._refusal(scope, headers.get(b"authorization"))
             if refusal is not None:
-                await answer(refusal)(scope, receive, send)
+                response = answer(refusal)
+                response.headers["Connection"] = "close"  # the unread body ends with the connection
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -61,8 +64,13 @@ class KeyBeforeBody:
         state = scope["app"].state
         if hash_key(token) in state.key_cache:  # the usual case: no thread, no store
             return None
+
+        def lookup() -> str | None:
+            with Session(state.engine) as session:
+                return known_tenant(session, state.key_cache, token)
+
         try:
-            tenant = await to_thread.run_sync(known_tenant, state.engine, state.key_cache, token)
+            tenant = await to_thread.run_sync(lookup)
         except Exception as exc:  # the store is away: the route's own check answers
             log.warning("could not check an API key before the body (%s); the route checks it", type(exc).__name__)
             return None

@@ -65,6 +65,7 @@ def test_a_body_without_a_known_key_is_refused_before_it_is_sent(server_port, au
         head, body = _answer(sock)  # answered although not one byte of the 50 MB went out
     assert head.startswith(b"HTTP/1.1 401"), head
     assert b"www-authenticate: bearer" in head.lower()
+    assert b"connection: close" in head.lower()  # the unread body is not read afterwards either
     assert body["error"]["type"] == "authentication_error"
 
 
