@@ -35,6 +35,8 @@ _MEANINGS = {
     413: "too large: a request body over PROMPTQ_MAX_REQUEST_BYTES, a document over the character "
          "limit, or a batch over the document limit",
     422: "invalid request: body, path, query or header",
+    429: "this tenant has PROMPTQ_MAX_EVENT_STREAMS_PER_TENANT event streams open in this API process: "
+         "poll, or retry after the Retry-After seconds",
     503: "the job store or Redis cannot be reached: retry after the Retry-After seconds",
 }
 # What the store or Redis raise while they cannot be reached (a connection refused or
@@ -90,9 +92,9 @@ def _describe(exc: RequestValidationError) -> str:
 
 
 def answer(exc: APIError) -> JSONResponse:
-    """An APIError as a response: a 401 names the scheme, a 503 when to retry."""
+    """An APIError as a response: a 401 names the scheme, a 429 or 503 when to retry."""
     headers = ({"WWW-Authenticate": "Bearer"} if exc.status == 401
-               else {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None)
+               else {"Retry-After": str(RETRY_AFTER_S)} if exc.status in (429, 503) else None)
     return JSONResponse(error_body(exc.type, exc.message), status_code=exc.status, headers=headers)
 
 

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # while it waits, and Redis (shared with the broker and the rate limiter) takes a
     # limited number. Beyond it a stream request answers 503; polling still works.
     max_event_streams: int = 1000
+    # Of those, at most this many for one tenant, so that one tenant cannot take every
+    # place; beyond it that tenant's stream requests answer 429.
+    max_event_streams_per_tenant: int = 100
     # Seconds an event stream waits for an event before it sends a ping and asks the
     # store whether the job finished (its terminal event may have been lost).
     event_ping_s: float = 15.0

@@ -94,7 +94,7 @@ def cancel_job(job: JobDep, session: SessionDep, settings: SettingsDep,
 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse,
-            responses={200: {"content": {"text/event-stream": {}}}, **documented(404)})
+            responses={200: {"content": {"text/event-stream": {}}}, **documented(404, 429)})
 async def job_events(job_id: str, request: Request, tenant: TenantDep) -> EventSourceResponse:
     """Server-Sent Events: the job's current status, then each change until it is terminal."""
     engine = request.app.state.engine
@@ -108,19 +108,28 @@ async def job_events(job_id: str, request: Request, tenant: TenantDep) -> EventS
     if job is None:
         raise APIError(404, f"no job {job_id!r}")
     settings: Settings = request.app.state.settings
-    if request.app.state.open_streams >= settings.max_event_streams:
+    state = request.app.state
+    if state.open_streams_by_tenant[tenant] >= settings.max_event_streams_per_tenant:
+        raise APIError(429, f"you have {settings.max_event_streams_per_tenant} event streams open on this "
+                            "API process (PROMPTQ_MAX_EVENT_STREAMS_PER_TENANT): close one, poll the job, "
+                            "or retry later", "too_many_streams")
+    if state.open_streams >= settings.max_event_streams:
         raise APIError(503, f"this API process has {settings.max_event_streams} event streams open "
                             "(PROMPTQ_MAX_EVENT_STREAMS): poll the job, or retry later", "too_many_streams")
 
     async def counted() -> AsyncIterator[dict[str, str]]:
         # Counted while it runs (one event loop: no lock); a few requests arriving together
         # may pass the check before any of them counts, which the Redis pool's headroom takes.
-        request.app.state.open_streams += 1
+        state.open_streams += 1
+        state.open_streams_by_tenant[tenant] += 1
         try:
-            async for event in _events(job_id, request, request.app.state.stream_redis, settings, load):
+            async for event in _events(job_id, request, state.stream_redis, settings, load):
                 yield event
         finally:
-            request.app.state.open_streams -= 1
+            state.open_streams -= 1
+            state.open_streams_by_tenant[tenant] -= 1
+            if not state.open_streams_by_tenant[tenant]:
+                del state.open_streams_by_tenant[tenant]
 
     return EventSourceResponse(counted())
 

@@ -1,7 +1,9 @@
 """Live event streams are capped per API process (PROMPTQ_MAX_EVENT_STREAMS): each holds
 a Redis connection while it waits, and Redis is shared with the broker and the rate
 limiter. Beyond the cap a stream request answers 503 at once; polling still works, and
-a closed stream frees its place."""
+a closed stream frees its place. One tenant may hold only so many of those places
+(PROMPTQ_MAX_EVENT_STREAMS_PER_TENANT): beyond that its requests answer 429, and other
+tenants' streams are served."""
 
 from __future__ import annotations
 
@@ -76,6 +78,32 @@ def test_streams_beyond_the_cap_are_a_503_and_a_closed_stream_frees_its_place(ap
     wait_until(lambda: (r := open_stream()).status_code == 200 and (r.close() or True),
                timeout_s=30, what="a place freed by the closed stream")
     second.close()
+
+
+def test_one_tenant_at_its_stream_cap_gets_a_429_and_other_tenants_are_still_served(tmp_path):
+    with api_of_its_own(tmp_path, PROMPTQ_MAX_EVENT_STREAMS_PER_TENANT="1") as base:
+        streams = []
+
+        def open_stream(tenant: str) -> requests.Response:
+            job = requests.post(f"{base}/v1/jobs", json=JOB, headers=bearer(tenant), timeout=10).json()
+            r = requests.get(f"{base}/v1/jobs/{job['id']}/events", headers=bearer(tenant), stream=True, timeout=10)
+            streams.append(r)
+            if r.status_code == 200:
+                r.lines = r.iter_lines()  # kept: a dropped iterator closes the connection
+                assert next(r.lines) == b"event: job"
+            return r
+
+        try:
+            assert open_stream("acme").status_code == 200
+            again = open_stream("acme")
+            assert again.status_code == 429, again.text
+            assert again.json()["error"]["type"] == "too_many_streams"
+            assert "PROMPTQ_MAX_EVENT_STREAMS_PER_TENANT" in again.json()["error"]["message"]
+            assert int(again.headers["retry-after"]) > 0
+            assert open_stream("globex").status_code == 200  # another tenant's place is its own
+        finally:
+            for r in streams:
+                r.close()
 
 
 def test_with_redis_away_a_stream_follows_the_store_and_ends_with_the_final_job(tmp_path):
