@@ -15,7 +15,11 @@ took ~100 messages/s and left half its threads idle with thousands of messages w
 now also pops, in one LMPOP (Redis ≥ 7.0), as many more as its prefetch window has
 room for; each is delivered and recorded as unacknowledged exactly as a BRPOP'd one.
 On an older Redis, LMPOP is an unknown command and the channel stays at one message
-per BRPOP. Measured with `python -m bench.ab` (BENCHMARKS.md has the figures).
+per BRPOP. A worker killed between the pop and the last of those records loses those
+messages from the broker, as kombu loses a BRPOP'd one in the same window: their jobs
+stay queued in the store, and the relay publishes them again after
+PROMPTQ_RELAY_STALE_S. Measured with `python -m bench.ab` (figures in README's
+benchmark section).
 
 Selected by `broker_transport` in celeryconfig.py; the broker URL stays `redis://…`
 (Flower reads its scheme).
