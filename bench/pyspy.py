@@ -148,7 +148,7 @@ ROLES = (
     ("promptq/workers/webhooks/", "webhook POSTs"), ("promptq/workers/ratelimit/", "rate limiter"),
     ("promptq/workers/event_writer", "live events"), ("promptq/dispatch", "publishing"),
     ("promptq/api/", "API"), ("promptq/bench/", "the baseline's own code"),
-    # kombu and Celery taking the messages an LMPOP brought run under promptq's transport
+    # kombu and Celery taking the messages an extra pop brought run under promptq's transport
     ("promptq/broker", "Celery/kombu message intake (under promptq/broker.py)"),
 )
 NO_PROMPTQ = "Celery/kombu (no promptq frame)"

@@ -12,9 +12,11 @@ Intake: kombu takes one message per BRPOP, and the worker's main thread must win
 GIL from up to 200 busy pool threads for every step of every round trip, so a worker
 took ~100 messages/s and left half its threads idle with thousands of messages waiting
 (1 s provider latency: ~220 of 400 messages reserved). After each BRPOP the channel
-now also pops, in one LMPOP (Redis ≥ 7.0), as many more as its prefetch window has
-room for; each is delivered and recorded as unacknowledged exactly as a BRPOP'd one.
-On an older Redis, LMPOP is an unknown command and the channel stays at one message
+now also pops, in one script, as many more as its prefetch window has room for but at
+most half of those waiting (so that a short burst is shared between workers: all of it
+to whichever read first would run it on one process's GIL); each is delivered and
+recorded as unacknowledged exactly as a BRPOP'd one. The script needs RPOP with a count
+(Redis ≥ 6.2); on an older Redis it fails once and the channel stays at one message
 per BRPOP. A worker killed between the pop and the last of those records loses those
 messages from the broker, as kombu loses a BRPOP'd one in the same window: their jobs
 stay queued in the store, and the relay publishes them again after
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+import logging
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
@@ -36,10 +39,12 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 from redis.exceptions import ResponseError
 
+log = logging.getLogger(__name__)
+
 
 class Channel(kombu_redis.Channel):
     _shared_client: Any = None
-    _lmpop = True  # cleared on the first "unknown command" (Redis < 7.0)
+    _more_per_read = True  # cleared when Redis cannot (before 6.2)
 
     @contextmanager
     def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
@@ -54,15 +59,16 @@ class Channel(kombu_redis.Channel):
     def _brpop_read(self, **options: Any) -> bool:
         delivered = super()._brpop_read(**options)  # one message, or Empty
         room = self.qos.can_consume_max_estimate()
-        if self._lmpop and room:  # None: no prefetch limit, i.e. one message at a time as before
+        if self._more_per_read and room:  # None: no prefetch limit, i.e. one message at a time as before
             self._pop_more(room)
         return delivered
 
-    def _pop_more(self, count: int) -> None:
-        """Deliver up to `count` more waiting messages, from the first non-empty queue in
-        the order the next BRPOP would try them (priority steps included)."""
+    def _pop_more(self, room: int) -> None:
+        """Deliver up to `room` more waiting messages, but at most half of those waiting
+        (at least one), from the first non-empty queue in the order the next BRPOP would
+        try them (priority steps included)."""
         queues = self._queue_cycle.consume(len(self.active_queues))
-        # LMPOP is not among the commands kombu's prefixing client rewrites: prefix here.
+        # Scripts' keys are not among what kombu's prefixing client rewrites: prefix here.
         keys = [self.global_keyprefix + self._q_for_pri(queue, pri)
                 for pri in self.priority_steps for queue in queues]
         if not keys:
@@ -72,11 +78,12 @@ class Channel(kombu_redis.Channel):
         # kombu's poller watches.
         connection = self.client.connection
         try:
-            connection.send_command("LMPOP", len(keys), *keys, "RIGHT", "COUNT", count)
-            popped = self.client.parse_response(connection, "LMPOP")
-        except ResponseError as exc:
-            if "unknown command" in str(exc).lower():
-                Channel._lmpop = False
+            connection.send_command("EVAL", _POP_HALF, len(keys), *keys, room)
+            popped = self.client.parse_response(connection, "EVAL")
+        except ResponseError:  # a Redis before 6.2 (RPOP without a count)
+            Channel._more_per_read = False
+            log.warning("this Redis cannot pop several messages at once (RPOP with a count needs "
+                        "Redis >= 6.2): workers take one message per read")
             return
         except self.connection_errors:
             connection.disconnect()  # the next BRPOP reconnects, as after a failed BRPOP
@@ -87,6 +94,21 @@ class Channel(kombu_redis.Channel):
         queue = bytes_to_str(key)[len(self.global_keyprefix):].rsplit(self.sep, 1)[0]
         for item in items:
             self.connection._deliver(loads(bytes_to_str(item)), queue)
+
+
+# KEYS: queue lists in the order to try them; ARGV[1]: the most to take. Half of what
+# waits (at least one): a burst is shared with the other workers instead of all going to
+# whichever read first, while a long queue still fills the whole room in one read.
+_POP_HALF = """
+for _, key in ipairs(KEYS) do
+  local waiting = redis.call('LLEN', key)
+  if waiting > 0 then
+    local take = math.min(tonumber(ARGV[1]), math.max(1, math.floor(waiting / 2)))
+    return {key, redis.call('RPOP', key, take)}
+  end
+end
+return false
+"""
 
 
 class Transport(kombu_redis.Transport):

@@ -53,20 +53,26 @@ def test_a_channel_reuses_one_client_until_its_pool_changes():
             assert given is explicit
 
 
-# Intake: after each BRPOP, as many more messages as the prefetch window has room for.
+# Intake: after each BRPOP, more waiting messages in one round trip — as many as the
+# prefetch window has room for, but at most half of those waiting (a burst is shared).
 
 def _prefix() -> str:
     return f"{os.environ['PROMPTQ_REDIS_PREFIX']}-broker-{uuid.uuid4().hex[:8]}"
 
 
-def _drain_once(conn: Connection, queues: list[str], prefetch: int) -> list[tuple[str, int]]:
-    """One event-loop read of a consumer with `prefetch` credit: what it was handed, as
-    (queue, n), without acknowledging."""
-    got: list[tuple[str, int]] = []
+def _consume(conn: Connection, queues: list[str], prefetch: int, got: list[tuple[str, int]]) -> None:
+    """Start consuming `queues` with `prefetch` credit, appending (queue, n) to `got` for
+    each message handed over, without acknowledging."""
     consumer = conn.Consumer([conn.SimpleQueue(q).queue for q in queues],
                              callbacks=[lambda body, message: got.append((message.delivery_info["routing_key"], body["n"]))])
     consumer.qos(prefetch_count=prefetch)
     consumer.consume()
+
+
+def _drain_once(conn: Connection, queues: list[str], prefetch: int) -> list[tuple[str, int]]:
+    """What one event-loop read of a consumer with `prefetch` credit is handed."""
+    got: list[tuple[str, int]] = []
+    _consume(conn, queues, prefetch, got)
     conn.drain_events(timeout=5)
     return got
 
@@ -77,29 +83,35 @@ def _put(conn: Connection, queue: str, ns: range) -> None:
         q.put({"n": n})
 
 
-def test_one_read_takes_as_many_waiting_messages_as_the_prefetch_window_allows():
+def test_a_long_queue_fills_the_prefetch_window_in_one_read():
     prefix = _prefix()
     r = redis.Redis.from_url(REDIS_URL)
     with _connection(prefix) as conn:
-        _put(conn, "q", range(8))
+        _put(conn, "q", range(40))
         got = _drain_once(conn, ["q"], prefetch=5)
         assert got == [("q", n) for n in range(5)]  # in publishing order
-        assert r.llen(f"{prefix}:q") == 3
+        assert r.llen(f"{prefix}:q") == 35
         # each is recorded as unacknowledged, as a BRPOP'd message is: a dead worker's are restored
         assert r.hlen(f"{prefix}:unacked") == 5 and r.zcard(f"{prefix}:unacked_index") == 5
     # closing the connection without acknowledging hands them back (kombu restores at shutdown)
-    assert r.llen(f"{prefix}:q") == 8 and r.hlen(f"{prefix}:unacked") == 0
+    assert r.llen(f"{prefix}:q") == 40 and r.hlen(f"{prefix}:unacked") == 0
 
 
-def test_no_more_than_the_window_and_the_rest_on_the_next_read():
+def test_a_short_burst_is_shared_half_of_what_waits_per_read():
+    prefix = _prefix()
+    with _connection(prefix) as first, _connection(prefix) as second:
+        _put(first, "q", range(11))
+        # one by BRPOP, then half of the ten left: the other five stay for other workers
+        assert _drain_once(first, ["q"], prefetch=100) == [("q", n) for n in range(6)]
+        assert _drain_once(second, ["q"], prefetch=100) == [("q", n) for n in range(6, 9)]  # 1 + 4 // 2
+        assert redis.Redis.from_url(REDIS_URL).llen(f"{prefix}:q") == 2
+
+
+def test_a_full_window_takes_one_message_per_read_as_kombu_alone():
     prefix = _prefix()
     with _connection(prefix) as conn:
-        _put(conn, "q", range(3))
-        assert _drain_once(conn, ["q"], prefetch=10) == [("q", 0), ("q", 1), ("q", 2)]
-    with _connection(prefix) as conn:
-        _put(conn, "q", range(3, 5))
-        got = _drain_once(conn, ["q"], prefetch=1)
-        assert len(got) == 1  # a full window: one message per read, as kombu alone
+        _put(conn, "q", range(10))
+        assert _drain_once(conn, ["q"], prefetch=1) == [("q", 0)]
 
 
 def test_extra_messages_are_delivered_to_the_queue_they_came_from():
@@ -110,29 +122,29 @@ def test_extra_messages_are_delivered_to_the_queue_they_came_from():
         got = _drain_once(conn, ["interactive", "batch"], prefetch=10)
         # the BRPOP takes from the first queue; the extra pop tries the queues in the order
         # the next BRPOP would (kombu's round robin puts the one just served last), and
-        # takes from one queue only
-        assert got == [("interactive", 0), ("batch", 100), ("batch", 101), ("batch", 102), ("batch", 103)]
+        # takes from one queue only: half of its four
+        assert got == [("interactive", 0), ("batch", 100), ("batch", 101)]
 
 
-def test_without_lmpop_one_message_per_read(monkeypatch):
-    # Redis < 7.0 answers LMPOP with "unknown command": played here by a command this
-    # Redis does not know either, and the channel stops asking
+def test_a_redis_that_cannot_pop_several_gives_one_message_per_read(monkeypatch):
+    # Redis before 6.2 answers RPOP with a count as an error: played here by a command this
+    # Redis does not know either; the channel stops asking
     from redis.connection import AbstractConnection
 
     from promptq import broker
 
-    monkeypatch.setattr(broker.Channel, "_lmpop", True)
+    monkeypatch.setattr(broker.Channel, "_more_per_read", True)
     real = AbstractConnection.send_command
 
     def as_old_redis(self, *args, **kwargs):
-        return real(self, *(("LMPOP_UNKNOWN_HERE", *args[1:]) if args[0] == "LMPOP" else args), **kwargs)
+        return real(self, *(("EVAL_UNKNOWN_HERE", *args[1:]) if args[0] == "EVAL" else args), **kwargs)
 
     monkeypatch.setattr(AbstractConnection, "send_command", as_old_redis)
     prefix = _prefix()
     with _connection(prefix) as conn:
         _put(conn, "q", range(4))
         assert _drain_once(conn, ["q"], prefetch=10) == [("q", 0)]
-        assert broker.Channel._lmpop is False
+        assert broker.Channel._more_per_read is False
         assert redis.Redis.from_url(REDIS_URL).llen(f"{prefix}:q") == 3  # the rest still waiting
 
 
@@ -143,7 +155,7 @@ def test_a_connection_lost_at_the_extra_pop_keeps_the_message_and_reconnects(mon
     broken = {"once": True}
 
     def breaks_once(self, *args, **kwargs):
-        if args[0] == "LMPOP" and broken.pop("once", False):
+        if args[0] == "EVAL" and broken.pop("once", False):
             self.disconnect()
             raise redis.ConnectionError("connection lost (test)")
         return real(self, *args, **kwargs)
@@ -152,11 +164,11 @@ def test_a_connection_lost_at_the_extra_pop_keeps_the_message_and_reconnects(mon
     prefix = _prefix()
     with _connection(prefix) as conn:
         _put(conn, "q", range(4))
-        got: list[int] = []
-        consumer = conn.Consumer([conn.SimpleQueue("q").queue], callbacks=[lambda body, message: got.append(body["n"])])
-        consumer.qos(prefetch_count=10)
-        consumer.consume()
+        got: list[tuple[str, int]] = []
+        _consume(conn, ["q"], 10, got)
         conn.drain_events(timeout=5)
-        assert got == [0]  # the BRPOP'd message, delivered; nothing popped by the failed LMPOP
-        conn.drain_events(timeout=5)  # the next BRPOP on a new connection, then LMPOP again
-        assert got == [0, 1, 2, 3]
+        assert got == [("q", 0)]  # the BRPOP'd message, delivered; nothing popped by the failed pop
+        for _ in range(3):  # the next BRPOPs on a new connection, with extra pops again
+            if len(got) < 4:
+                conn.drain_events(timeout=5)
+        assert got == [("q", n) for n in range(4)]
