@@ -80,10 +80,13 @@ class Channel(kombu_redis.Channel):
         try:
             connection.send_command("EVAL", _POP_HALF, len(keys), *keys, room)
             popped = self.client.parse_response(connection, "EVAL")
-        except ResponseError:  # a Redis before 6.2 (RPOP without a count)
-            Channel._more_per_read = False
-            log.warning("this Redis cannot pop several messages at once (RPOP with a count needs "
-                        "Redis >= 6.2): workers take one message per read")
+        except ResponseError as exc:
+            # A Redis before 6.2 (RPOP without a count) stays so; anything else (out of
+            # memory, a busy script) passes: this read took its one message.
+            if any(cause in str(exc).lower() for cause in ("wrong number of arguments", "unknown command")):
+                Channel._more_per_read = False
+                log.warning("this Redis cannot pop several messages at once (RPOP with a count needs "
+                            "Redis >= 6.2): workers take one message per read")
             return
         except self.connection_errors:
             connection.disconnect()  # the next BRPOP reconnects, as after a failed BRPOP

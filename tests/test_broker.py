@@ -172,3 +172,30 @@ def test_a_connection_lost_at_the_extra_pop_keeps_the_message_and_reconnects(mon
             if len(got) < 4:
                 conn.drain_events(timeout=5)
         assert got == [("q", n) for n in range(4)]
+
+
+def test_another_redis_error_at_the_pop_skips_that_pop_only(monkeypatch):
+    # e.g. out of memory: played by a script Redis refuses (WRONGTYPE) once
+    from redis.connection import AbstractConnection
+
+    from promptq import broker
+
+    monkeypatch.setattr(broker.Channel, "_more_per_read", True)
+    real = AbstractConnection.send_command
+    once = {"fail": True}
+
+    def refused_once(self, *args, **kwargs):
+        if args[0] == "EVAL" and once.pop("fail", False):
+            args = ("EVAL", "return redis.call('INCR', KEYS[1])", *args[2:])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_command", refused_once)
+    prefix = _prefix()
+    with _connection(prefix) as conn:
+        _put(conn, "q", range(9))
+        got: list[tuple[str, int]] = []
+        _consume(conn, ["q"], 10, got)
+        conn.drain_events(timeout=5)
+        assert got == [("q", 0)] and broker.Channel._more_per_read is True
+        conn.drain_events(timeout=5)
+        assert got == [("q", n) for n in range(5)]  # one, then half of the seven left
