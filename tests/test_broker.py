@@ -126,20 +126,40 @@ def test_extra_messages_are_delivered_to_the_queue_they_came_from():
         assert got == [("interactive", 0), ("batch", 100), ("batch", 101)]
 
 
-def test_a_redis_that_cannot_pop_several_gives_one_message_per_read(monkeypatch):
-    # Redis before 6.2 answers RPOP with a count as an error: played here by a command this
-    # Redis does not know either; the channel stops asking
+def _meddle_with_pops(monkeypatch, change, times: int | None = 1) -> None:
+    """Redis playing a part at the extra pop: the first `times` (None: every) EVAL the
+    channel sends is changed by `change(connection, args)` — which returns the command
+    to send instead, or raises — and goes to the real Redis. The channel starts out
+    popping several, whatever an earlier test left."""
     from redis.connection import AbstractConnection
 
     from promptq import broker
 
     monkeypatch.setattr(broker.Channel, "_more_per_read", True)
     real = AbstractConnection.send_command
+    left = {"n": times}
 
-    def as_old_redis(self, *args, **kwargs):
-        return real(self, *(("EVAL_UNKNOWN_HERE", *args[1:]) if args[0] == "EVAL" else args), **kwargs)
+    def meddled(self, *args, **kwargs):
+        if args[0] == "EVAL" and left["n"] != 0:
+            left["n"] = None if left["n"] is None else left["n"] - 1
+            args = change(self, args)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(AbstractConnection, "send_command", as_old_redis)
+    monkeypatch.setattr(AbstractConnection, "send_command", meddled)
+
+
+def _drain_until(conn: Connection, got: list, count: int, reads: int = 4) -> None:
+    for _ in range(reads):
+        if len(got) < count:
+            conn.drain_events(timeout=5)
+
+
+def test_a_redis_that_cannot_pop_several_gives_one_message_per_read(monkeypatch):
+    # Redis before 6.2 answers RPOP with a count as an error: played here by a command this
+    # Redis does not know either; the channel stops asking
+    from promptq import broker
+
+    _meddle_with_pops(monkeypatch, lambda _, args: ("EVAL_UNKNOWN_HERE", *args[1:]), times=None)
     prefix = _prefix()
     with _connection(prefix) as conn:
         _put(conn, "q", range(4))
@@ -149,49 +169,27 @@ def test_a_redis_that_cannot_pop_several_gives_one_message_per_read(monkeypatch)
 
 
 def test_a_connection_lost_at_the_extra_pop_keeps_the_message_and_reconnects(monkeypatch):
-    from redis.connection import AbstractConnection
+    def lost(connection, args):
+        connection.disconnect()
+        raise redis.ConnectionError("connection lost (test)")
 
-    real = AbstractConnection.send_command
-    broken = {"once": True}
-
-    def breaks_once(self, *args, **kwargs):
-        if args[0] == "EVAL" and broken.pop("once", False):
-            self.disconnect()
-            raise redis.ConnectionError("connection lost (test)")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(AbstractConnection, "send_command", breaks_once)
-    prefix = _prefix()
-    with _connection(prefix) as conn:
+    _meddle_with_pops(monkeypatch, lost)
+    with _connection(_prefix()) as conn:
         _put(conn, "q", range(4))
         got: list[tuple[str, int]] = []
         _consume(conn, ["q"], 10, got)
         conn.drain_events(timeout=5)
         assert got == [("q", 0)]  # the BRPOP'd message, delivered; nothing popped by the failed pop
-        for _ in range(3):  # the next BRPOPs on a new connection, with extra pops again
-            if len(got) < 4:
-                conn.drain_events(timeout=5)
+        _drain_until(conn, got, 4)  # the next BRPOPs on a new connection, with extra pops again
         assert got == [("q", n) for n in range(4)]
 
 
 def test_another_redis_error_at_the_pop_skips_that_pop_only(monkeypatch):
     # e.g. out of memory: played by a script Redis refuses (WRONGTYPE) once
-    from redis.connection import AbstractConnection
-
     from promptq import broker
 
-    monkeypatch.setattr(broker.Channel, "_more_per_read", True)
-    real = AbstractConnection.send_command
-    once = {"fail": True}
-
-    def refused_once(self, *args, **kwargs):
-        if args[0] == "EVAL" and once.pop("fail", False):
-            args = ("EVAL", "return redis.call('INCR', KEYS[1])", *args[2:])
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(AbstractConnection, "send_command", refused_once)
-    prefix = _prefix()
-    with _connection(prefix) as conn:
+    _meddle_with_pops(monkeypatch, lambda _, args: ("EVAL", "return redis.call('INCR', KEYS[1])", *args[2:]))
+    with _connection(_prefix()) as conn:
         _put(conn, "q", range(9))
         got: list[tuple[str, int]] = []
         _consume(conn, ["q"], 10, got)
