@@ -36,8 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.stream_redis = aioredis.Redis.from_url(
             settings.redis_url, socket_connect_timeout=5, socket_timeout=settings.event_ping_s + 10,
             max_connections=settings.max_event_streams + 10)
-        app.state.open_streams = 0
-        app.state.open_streams_by_tenant = Counter()
+        app.state.open_streams = Counter()  # by tenant
         app.state.key_cache = {}
         auth.bootstrap(app.state.engine, settings)
         if settings.uses_simulator:

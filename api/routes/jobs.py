@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
@@ -109,27 +110,26 @@ async def job_events(job_id: str, request: Request, tenant: TenantDep) -> EventS
         raise APIError(404, f"no job {job_id!r}")
     settings: Settings = request.app.state.settings
     state = request.app.state
-    if state.open_streams_by_tenant[tenant] >= settings.max_event_streams_per_tenant:
+    open_streams: Counter[str] = state.open_streams
+    if open_streams[tenant] >= settings.max_event_streams_per_tenant:
         raise APIError(429, f"you have {settings.max_event_streams_per_tenant} event streams open on this "
                             "API process (PROMPTQ_MAX_EVENT_STREAMS_PER_TENANT): close one, poll the job, "
                             "or retry later", "too_many_streams")
-    if state.open_streams >= settings.max_event_streams:
+    if open_streams.total() >= settings.max_event_streams:
         raise APIError(503, f"this API process has {settings.max_event_streams} event streams open "
                             "(PROMPTQ_MAX_EVENT_STREAMS): poll the job, or retry later", "too_many_streams")
 
     async def counted() -> AsyncIterator[dict[str, str]]:
         # Counted while it runs (one event loop: no lock); a few requests arriving together
         # may pass the check before any of them counts, which the Redis pool's headroom takes.
-        state.open_streams += 1
-        state.open_streams_by_tenant[tenant] += 1
+        open_streams[tenant] += 1
         try:
             async for event in _events(job_id, request, state.stream_redis, settings, load):
                 yield event
         finally:
-            state.open_streams -= 1
-            state.open_streams_by_tenant[tenant] -= 1
-            if not state.open_streams_by_tenant[tenant]:
-                del state.open_streams_by_tenant[tenant]
+            open_streams[tenant] -= 1
+            if not open_streams[tenant]:
+                del open_streams[tenant]
 
     return EventSourceResponse(counted())
 
