@@ -1,8 +1,9 @@
 """A cap on request bodies, enforced before they are read.
 
-FastAPI reads and parses a request's body before any dependency runs — the API key
-check included — so without a cap anyone could make the API hold gigabytes (measured:
-one unauthenticated 400 MB POST took the API from 99 MB to 1.18 GB RSS before its 401).
+FastAPI reads and parses a request's body before any dependency runs, so without a cap
+one request could make the API hold gigabytes (measured: one 400 MB POST took the API
+from 99 MB to 1.18 GB RSS). A body without a known key is refused even earlier, whatever
+its size (api/key_first.py); this cap bounds what a key holder can send.
 A declared Content-Length over the cap is answered at once; a body without one
 (chunked) is counted as it arrives and refused when it passes the cap. (FastAPI's own
 `max_body_size` answers a declared over-long body in plain text, outside the API's
@@ -12,10 +13,9 @@ error shape: tried, tests/api/test_body_limit.py fails on it.)
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from promptq.api.errors import error_body
+from promptq.api.errors import APIError, answer_unread
 
 
 class BodyLimit:
@@ -34,9 +34,7 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = JSONResponse(error_body("payload_too_large", self._too_large()), status_code=413,
-                                    headers={"Connection": "close"})
-            await response(scope, receive, send)
+            await answer_unread(APIError(413, self._too_large()))(scope, receive, send)
             return
         received = 0
 

@@ -98,6 +98,14 @@ def answer(exc: APIError) -> JSONResponse:
     return JSONResponse(error_body(exc.type, exc.message), status_code=exc.status, headers=headers)
 
 
+def answer_unread(exc: APIError) -> JSONResponse:
+    """`answer`, for a middleware answering before the request's body was read: the
+    connection closes, so that the unread body is never read either."""
+    response = answer(exc)
+    response.headers["Connection"] = "close"
+    return response
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from promptq.api.auth import hash_key, known_tenant
-from promptq.api.errors import APIError, answer
+from promptq.api.errors import APIError, answer_unread
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,7 @@ class KeyBeforeBody:
         if _carries_body(headers):
             refusal = await self._refusal(scope, headers.get(b"authorization"))
             if refusal is not None:
-                response = answer(refusal)
-                response.headers["Connection"] = "close"  # the unread body ends with the connection
-                await response(scope, receive, send)
+                await answer_unread(refusal)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
