@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from promptq.store import deliveries
-from promptq.store.engine import autocommit
+from promptq.store.direct import DirectStatement
 from promptq.store.models import Job, JobRow, LedgerEntry, LedgerLine, utcnow
 from promptq.store.status import TERMINAL, JobStatus
 
@@ -58,6 +58,7 @@ _CLAIM = (
             started_at=func.coalesce(JOBS.c.started_at, _p("now", JOBS.c.started_at.type)))
     .returning(*RUN_COLUMNS)
 )
+_CLAIM_DIRECT = DirectStatement(_CLAIM, RUN_COLUMNS)  # once per job: on the driver's cursor (store/direct.py)
 # A call's usage added to the job's running totals (job column → parameter, type); an
 # unknown price (NULL) makes the job's cost unknown too: NULL propagates through `+`.
 _USAGE = {
@@ -126,10 +127,8 @@ def claim(engine: Engine, job_id: str, lease_s: float) -> Claim | None:
     """queued → running, if the job is queued and due. None: someone else's, finished, or early."""
     now = utcnow()
     token = uuid.uuid4().hex
-    with autocommit(engine).connect() as conn:
-        row = conn.execute(_CLAIM, {"p_job_id": job_id, "p_due_by": now + CLOCK_TOLERANCE, "p_token": token,
-                                    "p_lease_until": now + timedelta(seconds=lease_s), "p_now": now},
-                           ).mappings().first()
+    row = _CLAIM_DIRECT.first(engine, {"p_job_id": job_id, "p_due_by": now + CLOCK_TOLERANCE, "p_token": token,
+                                       "p_lease_until": now + timedelta(seconds=lease_s), "p_now": now})
     return Claim(JobRow(row), token) if row is not None else None
 
 

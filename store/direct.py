@@ -1,0 +1,97 @@
+"""Hot-path statements run on the driver's cursor, compiled once per dialect.
+
+A job's claim is one UPDATE … RETURNING, one round trip, but through SQLAlchemy's
+Connection it costs twice the CPU it costs on the driver's cursor: execution options,
+the statement's cache key walked on every call, parameter and row objects. Measured
+on one thread against PostgreSQL, 2026-11-28 (AMD EPYC): 580–970 µs of CPU per claim
+through `Connection.execute`, 290–600 µs here. The statement is still SQLAlchemy's:
+compiled by the engine's dialect, its values converted by the columns' own bind and
+result processors (enums stored by name, JSON, SQLite's datetimes), and driver errors
+raised as SQLAlchemy's DBAPIError, as the rest of the store raises them.
+
+Only for single statements that are their own transaction (autocommit): the
+connection is put in autocommit for the statement and reset before it goes back to
+the pool, as `autocommit()` in engine.py does through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ColumnElement, Executable
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    construct_params: Callable[[Mapping[str, Any]], dict[str, Any]]
+    binds: dict[str, Processor]
+    positions: Sequence[str] | None  # bind names in order, for positional paramstyles
+    columns: dict[str, Processor]    # returned column → result processor
+
+
+class DirectStatement:
+    """`statement`, run on the driver's cursor; `returning`: the columns it returns."""
+
+    def __init__(self, statement: Executable, returning: Sequence[ColumnElement[Any]] = ()) -> None:
+        self._statement = statement
+        self._returning = tuple(returning)
+        self._by_dialect: dict[Dialect, _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        compiled = self._by_dialect.get(dialect)
+        if compiled is None:
+            c = self._statement.compile(dialect=dialect)
+            compiled = self._by_dialect[dialect] = _Compiled(
+                sql=str(c), construct_params=lambda params, c=c: c.construct_params(params),
+                binds={name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                       for name, bind in c.binds.items()},
+                positions=c.positiontup if c.positional else None,
+                columns={col.key: col.type.dialect_impl(dialect).result_processor(dialect, None)
+                         for col in self._returning})
+        return compiled
+
+    def first(self, engine: Engine, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Run the statement in its own transaction; its first returned row (by
+        column name), or None when it returned none (or returns nothing)."""
+        dialect = engine.dialect
+        compiled = self._compiled(dialect)
+        values = compiled.construct_params(params)
+        for name, value in values.items():
+            process = compiled.binds.get(name)
+            if process is not None:
+                values[name] = process(value)
+        bound: Any = values if compiled.positions is None else [values[n] for n in compiled.positions]
+        pooled = engine.raw_connection()
+        dbapi = pooled.driver_connection
+        cursor = None
+        try:
+            dialect.set_isolation_level(dbapi, "AUTOCOMMIT")
+            cursor = dbapi.cursor()
+            cursor.execute(compiled.sql, bound)
+            row = cursor.fetchone() if cursor.description is not None else None  # None: no RETURNING
+            names = [d[0] for d in cursor.description] if row is not None else ()
+            cursor.close()
+            dialect.reset_isolation_level(dbapi)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi, cursor):
+                pooled.invalidate(exc)  # not back into the pool: the next checkout connects anew
+            else:
+                try:
+                    dialect.reset_isolation_level(dbapi)
+                except dialect.loaded_dbapi.Error:
+                    pooled.invalidate()
+            raise DBAPIError.instance(compiled.sql, bound, exc, dialect.loaded_dbapi.Error,
+                                      hide_parameters=True, dialect=dialect) from exc
+        finally:
+            pooled.close()  # back to the pool (a no-op after invalidate)
+        if row is None:
+            return None
+        columns = compiled.columns
+        return {name: (columns[name](value) if columns.get(name) else value) for name, value in zip(names, row)}

@@ -1,0 +1,103 @@
+"""A statement run on the driver's cursor (store/direct.py) stores and returns what it
+would through SQLAlchemy, hands its connection back as it found it, and fails as the
+rest of the store fails: with SQLAlchemy's errors, parameters hidden."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import Session
+
+from promptq.api.submission import insert_jobs, job_row
+from promptq.prompts.registry import get_task
+from promptq.store import jobs
+from promptq.store.direct import DirectStatement
+from promptq.store.engine import engine_for, make_engine
+from promptq.store.models import Tenant, utcnow
+from promptq.store.status import Priority
+
+from store.test_finish import ledger_entry
+from support import PG_ADMIN_URL
+
+MESSAGES = [{"role": "user", "content": "Wir suchen eine Köchin"}, {"role": "assistant", "content": "…"}]
+PROGRESS = {"spans": [[0, 4], [5, 9]], "partials": [{"title": "Köchin"}], "shrinks": 1}
+
+
+def test_a_claim_returns_each_column_as_sqlalchemy_reads_it(database_url: str) -> None:
+    engine = engine_for(database_url)
+    row = job_row(tenant="acme", task=get_task("job_posting_extraction"), text="eins zwei", messages=MESSAGES,
+                  priority=Priority.INTERACTIVE, webhook_url=None, metadata=None)
+    with Session(engine) as s:
+        insert_jobs(s, [row])
+        s.commit()
+    first = jobs.claim(engine, row["id"], lease_s=30)
+    assert first is not None
+    jobs.record_attempt(engine, first, ledger_entry(first, 10), progress=PROGRESS)
+    assert jobs.requeue(engine, first, not_before=None, dispatched=True, progress=PROGRESS)
+
+    claim = jobs.claim(engine, row["id"], lease_s=30)  # JSON, an enum, integers, NULL
+
+    assert claim is not None
+    with Session(engine) as s:
+        expected = s.execute(select(*jobs.RUN_COLUMNS).where(jobs.JOBS.c.id == row["id"])).mappings().one()
+    assert {name: getattr(claim.job, name) for name in expected} == dict(expected)
+    assert (claim.job.priority, claim.job.input_messages, claim.job.progress) == (
+        Priority.INTERACTIVE, MESSAGES, PROGRESS)
+    assert type(claim.job.priority) is Priority
+
+
+def test_a_claim_of_a_job_not_queued_returns_none(database_url: str) -> None:
+    engine = engine_for(database_url)
+    assert jobs.claim(engine, "job_that_does_not_exist", lease_s=30) is None
+
+
+def test_the_connection_goes_back_to_the_pool_out_of_autocommit(database_url: str) -> None:
+    engine = make_engine(database_url, pool_size=1)  # the same connection, checked out in turn
+    try:
+        _insert_tenant(engine, "direct-a")
+        # a transaction on the connection the statement used still rolls back as a whole
+        with pytest.raises(RuntimeError), engine.begin() as conn:
+            conn.execute(insert(Tenant.__table__).values(id="direct-b", webhook_secret="whsec_x",
+                                                         created_at=utcnow()))
+            raise RuntimeError("roll back")
+        with Session(engine) as s:
+            assert s.get(Tenant, "direct-a") is not None
+            assert s.get(Tenant, "direct-b") is None
+    finally:
+        engine.dispose()
+
+
+def test_a_driver_error_is_sqlalchemys_with_the_parameters_hidden(database_url: str) -> None:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        _insert_tenant(engine, "direct-c")
+        with pytest.raises(IntegrityError) as raised:  # a DBAPIError, as the pipeline expects
+            _insert_tenant(engine, "direct-c", secret="whsec_not-for-the-logs")
+        assert "whsec_not-for-the-logs" not in str(raised.value)
+        _insert_tenant(engine, "direct-d")  # the connection is usable again
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_dropped_fails_once_and_is_replaced(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL: a server that drops a connection")
+    engine = make_engine(database_url, pool_size=1)
+    backend_pid = DirectStatement(select(func.pg_backend_pid().label("pid")), [func.pg_backend_pid().label("pid")])
+    try:
+        pid = backend_pid.first(engine, {})["pid"]
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(DBAPIError):
+            backend_pid.first(engine, {})
+        assert backend_pid.first(engine, {})["pid"] != pid
+    finally:
+        engine.dispose()
+
+
+def _insert_tenant(engine, tenant_id: str, secret: str = "whsec_direct") -> None:
+    statement = insert(Tenant.__table__).values(id=tenant_id, webhook_secret=secret, created_at=utcnow())
+    DirectStatement(statement).first(engine, {})
