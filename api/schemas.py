@@ -39,6 +39,12 @@ class Message(_Strict):
 class JobInput(_Strict):
     """A document (`text`) or a conversation (`messages`), not both."""
 
+    # The validator below, as the published schema says it (a null counts as absent):
+    # clients that generate code or validate from the OpenAPI document see the rule.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["text"], "properties": {"text": {"type": "string"}}},
+        {"required": ["messages"], "properties": {"messages": {"type": "array"}}},
+    ]})
     text: str | None = Field(None, min_length=1, description="The document to process.")
     messages: list[Message] | None = Field(None, min_length=1, max_length=1000,
                                            description="A conversation, oldest first.")

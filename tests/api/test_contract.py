@@ -72,3 +72,20 @@ def test_a_method_not_allowed_is_a_405_naming_the_allowed_ones(stack, method, pa
     assert r.status_code == 405
     assert r.headers["allow"] == allowed
     assert r.json()["error"]["type"] == "method_not_allowed"
+
+
+def test_the_schema_says_an_input_is_a_text_or_messages_as_the_api_decides(stack):
+    """Exactly one of `text` and `messages` (a null counts as absent): the published
+    schema accepts an input exactly when the API does."""
+    spec = stack.api.get("/openapi.json").json()
+    job_input = {"$ref": "#/components/schemas/JobInput", "components": spec["components"]}
+    said = [{"role": "user", "content": "Invoice INV-8, total 80 USD"}]
+    inputs = [{"text": "Invoice INV-8"}, {"messages": said}, {"text": "Invoice INV-8", "messages": None},
+              {"text": None, "messages": said}, {"text": "Invoice INV-8", "messages": said}, {},
+              {"text": None}, {"text": None, "messages": None}]
+    for given in inputs:
+        r = stack.api.post("/v1/jobs", json={**OK_JOB, "input": given}, headers=stack.headers())
+        assert r.status_code in (202, 422), r.text
+        valid = jsonschema.Draft202012Validator(job_input).is_valid(given)
+        assert valid == (r.status_code == 202), (given, r.status_code, r.text)
+    assert sum(jsonschema.Draft202012Validator(job_input).is_valid(given) for given in inputs) == 4
