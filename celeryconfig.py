@@ -34,6 +34,7 @@ worker_prefetch_multiplier = 1
 broker_transport_options = {
     "visibility_timeout": int(_settings.max_countdown_s + 3 * _settings.call_timeout_s + 600),
     "global_keyprefix": f"{_settings.redis_prefix}:celery:",
+    "prefetch_headroom": _settings.worker_prefetch_headroom,  # promptq/broker.py
 }
 broker_connection_retry_on_startup = True
 

@@ -1,5 +1,6 @@
-"""The broker transport: kombu's Redis transport, with one Redis client per channel and
-messages taken as many at a time as the worker has room for.
+"""The broker transport: kombu's Redis transport, with one Redis client per channel,
+messages taken as many at a time as the worker has room for, and room for a few more
+messages than the worker has threads.
 
 One client per channel: kombu's Redis channel builds a new `redis.Redis` for every
 operation without a client of its own (every publish, every ack, every unacked-index
@@ -23,6 +24,15 @@ stay queued in the store, and the relay publishes them again after
 PROMPTQ_RELAY_STALE_S. Measured with `python -m bench.ab` (figures in README's
 benchmark section).
 
+Headroom: Celery asks for as many messages as the worker has threads
+(concurrency × prefetch multiplier 1), so a thread that finishes waits until its ack
+has freed a place, the main thread has won the GIL for the next read, and the
+message has crossed the pool's queue. The channel holds `prefetch_headroom` × that
+many more (PROMPTQ_WORKER_PREFETCH_HEADROOM, 0.1: 220 for 200 threads), waiting in
+the pool's queue for the next free thread. The price: an interactive job can wait
+behind that many batch messages a worker has already taken (a multiplier of 2 would
+make it 200). Measured with `python -m bench.ab` (README's benchmark section).
+
 Selected by `broker_transport` in celeryconfig.py; the broker URL stays `redis://…`
 (Flower reads its scheme).
 """
@@ -32,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 import logging
+import math
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
@@ -45,6 +56,12 @@ log = logging.getLogger(__name__)
 class Channel(kombu_redis.Channel):
     _shared_client: Any = None
     _more_per_read = True  # cleared when Redis cannot (before 6.2)
+    # broker_transport_options["prefetch_headroom"]: see `with_headroom`
+    from_transport_options = kombu_redis.Channel.from_transport_options + ("prefetch_headroom",)
+    prefetch_headroom = 0.0
+
+    def basic_qos(self, prefetch_size: int = 0, prefetch_count: int = 0, apply_global: bool = False) -> None:
+        super().basic_qos(prefetch_size, with_headroom(prefetch_count, self.prefetch_headroom), apply_global)
 
     @contextmanager
     def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
@@ -97,6 +114,15 @@ class Channel(kombu_redis.Channel):
         queue = bytes_to_str(key)[len(self.global_keyprefix):].rsplit(self.sep, 1)[0]
         for item in items:
             self.connection._deliver(loads(bytes_to_str(item)), queue)
+
+
+def with_headroom(prefetch_count: int, headroom: float) -> int:
+    """The messages a worker may hold unacknowledged: Celery's prefetch count (its
+    concurrency × prefetch multiplier) and `headroom` × that more, rounded up; 0 stays
+    0 (no limit)."""
+    if prefetch_count <= 0:
+        return prefetch_count
+    return prefetch_count + math.ceil(prefetch_count * headroom)
 
 
 # KEYS: queue lists in the order to try them; ARGV[1]: the most to take. Half of what

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # Worker runtime. LLM calls are I/O-bound: one process keeps `worker_concurrency`
     # calls in flight on threads (Little's law: in-flight ≈ rate × latency).
     worker_concurrency: int = 200
+    # Messages a worker takes beyond its threads, as a fraction of them (promptq/broker.py):
+    # a thread that finishes starts the next job at once. An interactive job can wait
+    # behind that many batch messages already taken.
+    worker_prefetch_headroom: float = Field(0.1, ge=0.0, le=1.0)
     # Celery task events (received/started/succeeded, 3 broker messages per job) for
     # Flower's task pages. Off: they cost more CPU than the rest of Celery's work per
     # job (bench/), and Flower lists workers by their heartbeats without them.

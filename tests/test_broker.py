@@ -8,13 +8,17 @@ import uuid
 import redis
 from kombu import Connection
 
+import pytest
+
 import celeryconfig
-from promptq.broker import TRANSPORT
+from promptq.broker import TRANSPORT, with_headroom
+from promptq.settings import get_settings
 from support import REDIS_URL
 
 
-def _connection(prefix: str) -> Connection:
-    return Connection(REDIS_URL, transport=TRANSPORT, transport_options={"global_keyprefix": f"{prefix}:"})
+def _connection(prefix: str, **options: object) -> Connection:
+    return Connection(REDIS_URL, transport=TRANSPORT,
+                      transport_options={"global_keyprefix": f"{prefix}:", **options})
 
 
 def test_celery_uses_the_transport_and_keeps_a_redis_url():
@@ -105,6 +109,24 @@ def test_a_short_burst_is_shared_half_of_what_waits_per_read():
         assert _drain_once(first, ["q"], prefetch=100) == [("q", n) for n in range(6)]
         assert _drain_once(second, ["q"], prefetch=100) == [("q", n) for n in range(6, 9)]  # 1 + 4 // 2
         assert redis.Redis.from_url(REDIS_URL).llen(f"{prefix}:q") == 2
+
+
+@pytest.mark.parametrize(("prefetch_count", "headroom", "held"), [
+    (200, 0.1, 220),  # the shipped default: 10 % more than the worker's threads
+    (16, 0.1, 18),    # rounded up: a small worker still holds one more than it runs
+    (1, 0.1, 2),
+    (200, 0.0, 200),  # none: Celery's count as it is
+    (0, 0.5, 0),      # 0 is "no limit" to kombu, and stays so
+])
+def test_a_worker_holds_its_prefetch_count_and_the_headroom_rounded_up(prefetch_count, headroom, held):
+    assert with_headroom(prefetch_count, headroom) == held
+
+
+def test_the_headroom_setting_reaches_the_transport():
+    assert celeryconfig.broker_transport_options["prefetch_headroom"] == get_settings().worker_prefetch_headroom
+    with _connection(_prefix(), prefetch_headroom=0.5) as conn:
+        _put(conn, "q", range(40))
+        assert len(_drain_once(conn, ["q"], prefetch=10)) == 15  # what Celery asked for, and half of it more
 
 
 def test_a_full_window_takes_one_message_per_read_as_kombu_alone():
