@@ -8,7 +8,8 @@ Both stacks run side by side as in the throughput benchmark (API + 2 workers × 
 threads, PostgreSQL, the simulator, a webhook receiver), each on its own database, and
 take turns (A B, B A, A B, …) so that drift in the machine's load hits both alike. Each
 run is one batch of `--jobs` documents; per run: jobs/s and CPU ms per job of API +
-workers (as bench/throughput.py measures them). The summary gives the medians and
+workers (as bench/throughput.py measures them), and the median number of jobs running
+at once (sampled every 0.2 s). The summary gives the medians and
 B / A. On the machine this was written on, an A/A comparison (the same settings twice,
 five runs of 1,500 jobs at 0 s) came out 1 % apart while single runs spread ±5 %:
 differences of a few percent need five or more runs.
@@ -57,16 +58,17 @@ def main(argv: list[str] | None = None) -> None:
                 res = promptq_run(stacks[name], sim, hooks, args.jobs, f"{name}{r}", args.latency)
                 results[name].append(res)
                 h.log(f"run {r + 1}/{args.runs} {name}: {res['jobs_per_s']:.1f} jobs/s, "
-                      f"{res['cpu_ms']:.2f} ms CPU/job")
+                      f"{res['cpu_ms']:.2f} ms CPU/job, median {res['running']:.0f} jobs running")
     finally:
         hooks.stop()
         for stack in (*stacks.values(), sim):
             stack.stop()
-    medians = {name: (statistics.median(x["jobs_per_s"] for x in xs), statistics.median(x["cpu_ms"] for x in xs))
+    medians = {name: tuple(statistics.median(x[key] for x in xs) for key in ("jobs_per_s", "cpu_ms", "running"))
                for name, xs in results.items()}
-    for name, (jps, cpu) in medians.items():
-        print(f"{name} {envs[name] or '(defaults)'}: median {jps:.1f} jobs/s, {cpu:.2f} ms CPU/job")
-    (a_jps, a_cpu), (b_jps, b_cpu) = medians["A"], medians["B"]
+    for name, (jps, cpu, running) in medians.items():
+        print(f"{name} {envs[name] or '(defaults)'}: median {jps:.1f} jobs/s, {cpu:.2f} ms CPU/job, "
+              f"{running:.0f} jobs running at once (the median of each run's samples)")
+    (a_jps, a_cpu, _), (b_jps, b_cpu, _) = medians["A"], medians["B"]
     print(f"B / A: jobs/s {b_jps / a_jps:.3f}, CPU per job {b_cpu / a_cpu:.3f} "
           f"({args.runs} runs of {args.jobs} jobs each, {args.latency:g} s latency)")
 
