@@ -68,7 +68,10 @@ class DirectStatement:
             if process is not None:
                 values[name] = process(value)
         bound: Any = values if compiled.positions is None else [values[n] for n in compiled.positions]
-        pooled = engine.raw_connection()
+        try:
+            pooled = engine.raw_connection()
+        except dialect.loaded_dbapi.Error as exc:  # the store is away
+            raise _wrapped(compiled.sql, bound, exc, dialect) from exc
         dbapi = pooled.driver_connection
         cursor = None
         try:
@@ -87,11 +90,16 @@ class DirectStatement:
                     dialect.reset_isolation_level(dbapi)
                 except dialect.loaded_dbapi.Error:
                     pooled.invalidate()
-            raise DBAPIError.instance(compiled.sql, bound, exc, dialect.loaded_dbapi.Error,
-                                      hide_parameters=True, dialect=dialect) from exc
+            raise _wrapped(compiled.sql, bound, exc, dialect) from exc
         finally:
             pooled.close()  # back to the pool (a no-op after invalidate)
         if row is None:
             return None
         columns = compiled.columns
         return {name: (columns[name](value) if columns.get(name) else value) for name, value in zip(names, row)}
+
+
+def _wrapped(sql: str, bound: Any, exc: Exception, dialect: Dialect) -> DBAPIError:
+    """The driver's error as SQLAlchemy raises it (its subclass by the driver's class:
+    OperationalError, IntegrityError, …), parameters hidden: they hold documents."""
+    return DBAPIError.instance(sql, bound, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 from sqlalchemy import func, insert, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
 
 from promptq.api.submission import insert_jobs, job_row
@@ -77,6 +77,18 @@ def test_a_driver_error_is_sqlalchemys_with_the_parameters_hidden(database_url: 
             _insert_tenant(engine, "direct-c", secret="whsec_not-for-the-logs")
         assert "whsec_not-for-the-logs" not in str(raised.value)
         _insert_tenant(engine, "direct-d")  # the connection is usable again
+    finally:
+        engine.dispose()
+
+
+def test_a_store_that_cannot_be_reached_raises_sqlalchemys_error(database_url: str, tmp_path) -> None:
+    # the pipeline tells the store being away (DBAPIError) from a defect by this type
+    unreachable = ("postgresql+psycopg://postgres@127.0.0.1:1/promptq" if database_url.startswith("postgresql")
+                   else f"sqlite:///{tmp_path / 'no-such-directory' / 'promptq.db'}")
+    engine = make_engine(unreachable, pool_size=1)
+    try:
+        with pytest.raises(OperationalError):  # a DBAPIError
+            jobs.claim(engine, "job_1", lease_s=30)
     finally:
         engine.dispose()
 
