@@ -39,7 +39,9 @@ broker_transport_options = {
 broker_connection_retry_on_startup = True
 
 task_queues = (
-    Queue("interactive"),  # single jobs: never wait behind a bulk batch
+    # single jobs: read before batch documents, so one waits at most behind the few batch
+    # messages a worker already holds (PROMPTQ_WORKER_PREFETCH_HEADROOM), not behind a batch
+    Queue("interactive"),
     Queue("batch"),        # batch documents
     Queue("webhooks"),     # deliveries: a slow receiver never delays LLM work
 )

@@ -28,7 +28,7 @@ class BatchStatus(StrEnum):
 
 
 class Priority(StrEnum):
-    """Which queue a job rides: interactive jobs never wait behind a bulk batch."""
+    """Which queue a job rides: interactive jobs are read first, not after a bulk batch."""
 
     INTERACTIVE = "interactive"
     BATCH = "batch"
