@@ -19,7 +19,7 @@ from promptq.store.models import Tenant, utcnow
 from promptq.store.status import Priority
 
 from store.test_finish import ledger_entry
-from support import PG_ADMIN_URL
+from support import PG_ADMIN_URL, postgres_database
 
 MESSAGES = [{"role": "user", "content": "Wir suchen eine Köchin"}, {"role": "assistant", "content": "…"}]
 PROGRESS = {"spans": [[0, 4], [5, 9]], "partials": [{"title": "Köchin"}], "shrinks": 1}
@@ -94,20 +94,20 @@ def test_a_store_that_cannot_be_reached_raises_sqlalchemys_error(database_url: s
 
 
 @pytest.mark.postgres
-def test_a_connection_the_server_dropped_fails_once_and_is_replaced(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL: a server that drops a connection")
-    engine = make_engine(database_url, pool_size=1)
-    backend_pid = DirectStatement(select(func.pg_backend_pid().label("pid")), [func.pg_backend_pid().label("pid")])
-    try:
-        pid = backend_pid.first(engine, {})["pid"]
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        with pytest.raises(DBAPIError):
-            backend_pid.first(engine, {})
-        assert backend_pid.first(engine, {})["pid"] != pid
-    finally:
-        engine.dispose()
+def test_a_connection_the_server_dropped_fails_once_and_is_replaced() -> None:
+    pid_column = func.pg_backend_pid().label("pid")
+    backend_pid = DirectStatement(select(pid_column), [pid_column])
+    with postgres_database() as url:  # its own: the test kills a server process
+        engine = make_engine(url, pool_size=1)
+        try:
+            pid = backend_pid.first(engine, {})["pid"]
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            with pytest.raises(DBAPIError):
+                backend_pid.first(engine, {})
+            assert backend_pid.first(engine, {})["pid"] != pid
+        finally:
+            engine.dispose()
 
 
 def _insert_tenant(engine, tenant_id: str, secret: str = "whsec_direct") -> None:
