@@ -74,23 +74,26 @@ class DirectStatement:
             raise _wrapped(compiled.sql, bound, exc, dialect) from exc
         dbapi = pooled.driver_connection
         cursor = None
+        reset = False  # out of autocommit again: the pool's other users run transactions on it
         try:
             dialect.set_isolation_level(dbapi, "AUTOCOMMIT")
-            cursor = dbapi.cursor()
-            cursor.execute(compiled.sql, bound)
-            row = cursor.fetchone() if cursor.description is not None else None  # None: no RETURNING
-            names = [d[0] for d in cursor.description] if row is not None else ()
-            cursor.close()
-            dialect.reset_isolation_level(dbapi)
+            try:
+                cursor = dbapi.cursor()
+                cursor.execute(compiled.sql, bound)
+                row = cursor.fetchone() if cursor.description is not None else None  # None: no RETURNING
+                names = [d[0] for d in cursor.description] if row is not None else ()
+                cursor.close()
+            finally:
+                dialect.reset_isolation_level(dbapi)
+                reset = True
         except dialect.loaded_dbapi.Error as exc:
-            if dialect.is_disconnect(exc, dbapi, cursor):
+            if not reset or dialect.is_disconnect(exc, dbapi, cursor):
                 pooled.invalidate(exc)  # not back into the pool: the next checkout connects anew
-            else:
-                try:
-                    dialect.reset_isolation_level(dbapi)
-                except dialect.loaded_dbapi.Error:
-                    pooled.invalidate()
             raise _wrapped(compiled.sql, bound, exc, dialect) from exc
+        except BaseException:
+            if not reset:
+                pooled.invalidate()
+            raise
         finally:
             pooled.close()  # back to the pool (a no-op after invalidate)
         if row is None:

@@ -4,8 +4,11 @@ rest of the store fails: with SQLAlchemy's errors, parameters hidden."""
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 import pytest
+from psycopg.adapt import Dumper
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
@@ -14,7 +17,7 @@ from promptq.api.submission import insert_jobs, job_row
 from promptq.prompts.registry import get_task
 from promptq.store import jobs
 from promptq.store.direct import DirectStatement
-from promptq.store.engine import engine_for, make_engine
+from promptq.store.engine import create_tables, engine_for, make_engine
 from promptq.store.models import Tenant, utcnow
 from promptq.store.status import Priority
 
@@ -53,30 +56,55 @@ def test_a_claim_of_a_job_not_queued_returns_none(database_url: str) -> None:
     assert jobs.claim(engine, "job_that_does_not_exist", lease_s=30) is None
 
 
-def test_the_connection_goes_back_to_the_pool_out_of_autocommit(database_url: str) -> None:
+class _Unbindable:
+    """A value the driver fails to bind with an error of its own kind, not the driver's."""
+
+    def __conform__(self, protocol):  # sqlite3's adaptation protocol
+        raise RuntimeError("cannot bind this (test)")
+
+
+class _UnbindableDumper(Dumper):  # psycopg's
+    def dump(self, obj):
+        raise RuntimeError("cannot bind this (test)")
+
+
+psycopg.adapters.register_dumper(_Unbindable, _UnbindableDumper)
+
+
+@pytest.mark.parametrize("statement_ends", ["well", "with a driver error", "with another error"])
+def test_the_connection_goes_back_to_the_pool_out_of_autocommit(database_url: str, statement_ends: str) -> None:
     engine = make_engine(database_url, pool_size=1)  # the same connection, checked out in turn
+    create_tables(engine)
+    a, b = (f"direct-{name}-{uuid.uuid4().hex[:8]}" for name in "ab")
     try:
-        _insert_tenant(engine, "direct-a")
+        _insert_tenant(engine, a)
+        if statement_ends == "with a driver error":
+            with pytest.raises(IntegrityError):
+                _insert_tenant(engine, a)
+        elif statement_ends == "with another error":
+            with pytest.raises(RuntimeError):
+                _insert_tenant(engine, b, secret=_Unbindable())
         # a transaction on the connection the statement used still rolls back as a whole
         with pytest.raises(RuntimeError), engine.begin() as conn:
-            conn.execute(insert(Tenant.__table__).values(id="direct-b", webhook_secret="whsec_x",
-                                                         created_at=utcnow()))
+            conn.execute(insert(Tenant.__table__).values(id=b, webhook_secret="whsec_x", created_at=utcnow()))
             raise RuntimeError("roll back")
         with Session(engine) as s:
-            assert s.get(Tenant, "direct-a") is not None
-            assert s.get(Tenant, "direct-b") is None
+            assert s.get(Tenant, a) is not None
+            assert s.get(Tenant, b) is None
     finally:
         engine.dispose()
 
 
 def test_a_driver_error_is_sqlalchemys_with_the_parameters_hidden(database_url: str) -> None:
     engine = make_engine(database_url, pool_size=1)
+    create_tables(engine)
+    c, d = (f"direct-{name}-{uuid.uuid4().hex[:8]}" for name in "cd")
     try:
-        _insert_tenant(engine, "direct-c")
+        _insert_tenant(engine, c)
         with pytest.raises(IntegrityError) as raised:  # a DBAPIError, as the pipeline expects
-            _insert_tenant(engine, "direct-c", secret="whsec_not-for-the-logs")
+            _insert_tenant(engine, c, secret="whsec_not-for-the-logs")
         assert "whsec_not-for-the-logs" not in str(raised.value)
-        _insert_tenant(engine, "direct-d")  # the connection is usable again
+        _insert_tenant(engine, d)  # the connection is usable again
     finally:
         engine.dispose()
 
@@ -110,6 +138,6 @@ def test_a_connection_the_server_dropped_fails_once_and_is_replaced() -> None:
             engine.dispose()
 
 
-def _insert_tenant(engine, tenant_id: str, secret: str = "whsec_direct") -> None:
+def _insert_tenant(engine, tenant_id: str, secret: object = "whsec_direct") -> None:
     statement = insert(Tenant.__table__).values(id=tenant_id, webhook_secret=secret, created_at=utcnow())
     DirectStatement(statement).first(engine, {})
