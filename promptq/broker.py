@@ -56,12 +56,18 @@ log = logging.getLogger(__name__)
 class Channel(kombu_redis.Channel):
     _shared_client: Any = None
     _more_per_read = True  # cleared when Redis cannot (before 6.2)
-    # broker_transport_options["prefetch_headroom"]: see `with_headroom`
+    # broker_transport_options["prefetch_headroom"]: a fraction of the worker's threads
     from_transport_options = kombu_redis.Channel.from_transport_options + ("prefetch_headroom",)
     prefetch_headroom = 0.0
+    _headroom_messages: int | None = None
 
     def basic_qos(self, prefetch_size: int = 0, prefetch_count: int = 0, apply_global: bool = False) -> None:
-        super().basic_qos(prefetch_size, with_headroom(prefetch_count, self.prefetch_headroom), apply_global)
+        if self._headroom_messages is None and prefetch_count > 0:
+            # Celery's first count is the worker's threads (concurrency × multiplier 1); it
+            # raises it later by one for each countdown message it holds, which takes no thread.
+            self._headroom_messages = headroom_messages(prefetch_count, self.prefetch_headroom)
+        extra = self._headroom_messages or 0
+        super().basic_qos(prefetch_size, prefetch_count + extra if prefetch_count > 0 else 0, apply_global)
 
     @contextmanager
     def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
@@ -116,13 +122,9 @@ class Channel(kombu_redis.Channel):
             self.connection._deliver(loads(bytes_to_str(item)), queue)
 
 
-def with_headroom(prefetch_count: int, headroom: float) -> int:
-    """The messages a worker may hold unacknowledged: Celery's prefetch count (its
-    concurrency × prefetch multiplier) and `headroom` × that more, rounded up; 0 stays
-    0 (no limit)."""
-    if prefetch_count <= 0:
-        return prefetch_count
-    return prefetch_count + math.ceil(prefetch_count * headroom)
+def headroom_messages(threads: int, headroom: float) -> int:
+    """How many messages beyond its `threads` a worker holds: `headroom` × them, rounded up."""
+    return math.ceil(threads * headroom)
 
 
 # KEYS: queue lists in the order to try them; ARGV[1]: the most to take. Half of what

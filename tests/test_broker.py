@@ -11,7 +11,7 @@ from kombu import Connection
 import pytest
 
 import celeryconfig
-from promptq.broker import TRANSPORT, with_headroom
+from promptq.broker import TRANSPORT, headroom_messages
 from promptq.settings import get_settings
 from support import REDIS_URL
 
@@ -111,15 +111,14 @@ def test_a_short_burst_is_shared_half_of_what_waits_per_read():
         assert redis.Redis.from_url(REDIS_URL).llen(f"{prefix}:q") == 2
 
 
-@pytest.mark.parametrize(("prefetch_count", "headroom", "held"), [
-    (200, 0.1, 220),  # the shipped default: 10 % more than the worker's threads
-    (16, 0.1, 18),    # rounded up: a small worker still holds one more than it runs
-    (1, 0.1, 2),
-    (200, 0.0, 200),  # none: Celery's count as it is
-    (0, 0.5, 0),      # 0 is "no limit" to kombu, and stays so
+@pytest.mark.parametrize(("threads", "headroom", "extra"), [
+    (200, 0.1, 20),  # the shipped default: 10 % more messages than the worker has threads
+    (16, 0.1, 2),    # rounded up: a small worker still holds one more than it runs
+    (1, 0.1, 1),
+    (200, 0.0, 0),   # none: Celery's count as it is
 ])
-def test_a_worker_holds_its_prefetch_count_and_the_headroom_rounded_up(prefetch_count, headroom, held):
-    assert with_headroom(prefetch_count, headroom) == held
+def test_a_worker_holds_a_fraction_of_its_threads_more_rounded_up(threads, headroom, extra):
+    assert headroom_messages(threads, headroom) == extra
 
 
 def test_the_headroom_setting_reaches_the_transport():
@@ -127,6 +126,18 @@ def test_the_headroom_setting_reaches_the_transport():
     with _connection(_prefix(), prefetch_headroom=0.5) as conn:
         _put(conn, "q", range(40))
         assert len(_drain_once(conn, ["q"], prefetch=10)) == 15  # what Celery asked for, and half of it more
+
+
+def test_the_headroom_stays_that_of_the_threads_when_celery_raises_its_count():
+    # Celery raises the count by one for each countdown message it holds (no thread runs it)
+    with _connection(_prefix(), prefetch_headroom=0.5) as conn:
+        channel = conn.default_channel
+        channel.basic_qos(prefetch_count=10)
+        assert channel.qos.prefetch_count == 15
+        channel.basic_qos(prefetch_count=30)
+        assert channel.qos.prefetch_count == 35  # not 45
+        channel.basic_qos(prefetch_count=0)
+        assert channel.qos.prefetch_count == 0  # "no limit" to kombu, and stays so
 
 
 def test_a_full_window_takes_one_message_per_read_as_kombu_alone():
