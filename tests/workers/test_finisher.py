@@ -5,6 +5,7 @@ refused or lost while the worker shuts down."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -19,6 +20,19 @@ from promptq.store.models import Batch, Job
 from promptq.store.status import BatchStatus, JobStatus, Priority
 from promptq.workers.finisher import Finisher
 from store.test_finish import ledger_entry, running_jobs
+from support import postgres_database
+
+
+@pytest.fixture(scope="module")
+def own_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the session's kind that is this module's own: the session's stack
+    runs real workers on `database_url`, and their relay completes batches that have no
+    open job — racing the finisher that these tests watch complete them."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path_factory.mktemp('finisher') / 'promptq.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
 
 
 def statuses(engine, claims: list[jobs.Claim]) -> dict[str, JobStatus]:
@@ -26,8 +40,8 @@ def statuses(engine, claims: list[jobs.Claim]) -> dict[str, JobStatus]:
         return dict(s.exec(select(Job.id, Job.status).where(Job.id.in_([c.job.id for c in claims]))).all())
 
 
-def test_finishes_arriving_together_share_transactions(database_url: str) -> None:
-    engine = engine_for(database_url)
+def test_finishes_arriving_together_share_transactions(own_database: str) -> None:
+    engine = engine_for(own_database)
     claims = running_jobs(engine, 40)
     finisher = Finisher(engine)
     start = threading.Barrier(40)
@@ -47,8 +61,8 @@ def test_finishes_arriving_together_share_transactions(database_url: str) -> Non
     assert finisher.groups < 40
 
 
-def test_a_finish_the_store_refuses_fails_alone(database_url: str) -> None:
-    engine = engine_for(database_url)
+def test_a_finish_the_store_refuses_fails_alone(own_database: str) -> None:
+    engine = engine_for(own_database)
     claims = running_jobs(engine, 6)
     bad = claims[2]
     finisher = Finisher(engine)
@@ -72,8 +86,8 @@ def test_a_finish_the_store_refuses_fails_alone(database_url: str) -> None:
     assert set(found.values()) == {JobStatus.SUCCEEDED}
 
 
-def test_after_stop_a_finish_commits_on_the_callers_thread(database_url: str) -> None:
-    engine = engine_for(database_url)
+def test_after_stop_a_finish_commits_on_the_callers_thread(own_database: str) -> None:
+    engine = engine_for(own_database)
     batch_id, (first, late) = running_batch(engine, 2)
     finisher = Finisher(engine)
     assert len(finisher.finish(jobs.Finish(first, JobStatus.SUCCEEDED, result={}))) == 1
@@ -97,8 +111,8 @@ def batch_status(engine, batch_id: str) -> BatchStatus:
         return s.get(Batch, batch_id).status
 
 
-def test_the_job_that_finishes_a_batch_carries_its_completed_webhook(database_url: str) -> None:
-    engine = engine_for(database_url)
+def test_the_job_that_finishes_a_batch_carries_its_completed_webhook(own_database: str) -> None:
+    engine = engine_for(own_database)
     batch_id, claims = running_batch(engine, 3)
     counted: list[list[str]] = []
 
@@ -127,8 +141,8 @@ def test_the_job_that_finishes_a_batch_carries_its_completed_webhook(database_ur
     assert sorted(map(len, counted)) in ([1, 1, 1], [1, 2])  # one round trip per group
 
 
-def test_without_a_countdown_the_store_decides_and_the_finish_stands(database_url: str) -> None:
-    engine = engine_for(database_url)
+def test_without_a_countdown_the_store_decides_and_the_finish_stands(own_database: str) -> None:
+    engine = engine_for(own_database)
     batch_id, claims = running_batch(engine, 2)
 
     def redis_away(batch_ids):
