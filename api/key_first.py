@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 
 from anyio import to_thread
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -25,8 +26,9 @@ log = logging.getLogger(__name__)
 
 
 def bearer_token(authorization: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header value (scheme in any case)."""
-    scheme, _, token = (authorization or "").partition(" ")
+    """The token of an `Authorization: Bearer <token>` header value (scheme in any case),
+    split as the routes' HTTPBearer splits it, so that both check the same key."""
+    scheme, token = get_authorization_scheme_param(authorization)
     return token if scheme.lower() == "bearer" and token else None
 
 

@@ -23,6 +23,7 @@ BODY = json.dumps({"task": "invoice_extraction", "input": {"text": "Invoice INV-
 @pytest.mark.parametrize("header, token", [
     ("Bearer abc", "abc"), ("bearer abc", "abc"), ("BEARER abc", "abc"),
     ("Basic abc", None), ("Bearer", None), ("Bearer ", None), ("", None), (None, None),
+    ("Bearer  abc ", "abc"),  # spaces around the token, as the routes' HTTPBearer strips them
 ])
 def test_the_bearer_token_of_an_authorization_header(header, token):
     assert bearer_token(header) == token
