@@ -49,7 +49,7 @@ class DirectStatement:
         if compiled is None:
             c = self._statement.compile(dialect=dialect)
             compiled = self._by_dialect[dialect] = _Compiled(
-                sql=str(c), construct_params=lambda params, c=c: c.construct_params(params),
+                sql=str(c), construct_params=c.construct_params,
                 binds={name: bind.type.dialect_impl(dialect).bind_processor(dialect)
                        for name, bind in c.binds.items()},
                 positions=c.positiontup if c.positional else None,
