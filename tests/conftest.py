@@ -17,7 +17,7 @@ import pytest
 
 from promptq.launch import free_port
 from promptq.receiver import WebhookReceiver
-from support import REDIS_URL, TENANT_KEYS, WorkerProcess, postgres_database
+from support import REDIS_URL, TENANT_KEYS, WorkerProcess, fresh_database
 
 SIM_PORT = free_port()
 PREFIX = f"pqtest-{uuid.uuid4().hex[:8]}"
@@ -74,11 +74,8 @@ def _clean_redis() -> Iterator[None]:
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'promptq.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @dataclass

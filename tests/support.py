@@ -55,6 +55,17 @@ def postgres_database() -> AbstractContextManager[str]:
     return throwaway_postgres(PG_ADMIN_URL, "promptq_test")
 
 
+@contextmanager
+def fresh_database(kind: str, tmp_dir: Path) -> Iterator[str]:
+    """An empty database of `kind` ("sqlite": a file under `tmp_dir`, or "postgres"),
+    dropped afterwards; yields its URL."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_dir / 'promptq.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
 def set_database_reachable(database: str, reachable: bool) -> None:
     """Let clients connect to PostgreSQL database `database`, or refuse them and drop the
     open connections (the store "going away" for a test)."""

@@ -21,14 +21,17 @@ def _connection(prefix: str, **options: object) -> Connection:
                       transport_options={"global_keyprefix": f"{prefix}:", **options})
 
 
+def _prefix() -> str:
+    return f"{os.environ['PROMPTQ_REDIS_PREFIX']}-broker-{uuid.uuid4().hex[:8]}"
+
+
 def test_celery_uses_the_transport_and_keeps_a_redis_url():
     assert celeryconfig.broker_transport == TRANSPORT
     assert celeryconfig.broker_url.startswith("redis://")  # Flower picks its broker view by the scheme
 
 
 def test_messages_go_through_redis_and_back():
-    # under the session's prefix, which the session's cleanup removes from Redis
-    prefix = f"{os.environ['PROMPTQ_REDIS_PREFIX']}-broker-{uuid.uuid4().hex[:8]}"
+    prefix = _prefix()  # under the session's prefix, which the session's cleanup removes from Redis
     with _connection(prefix) as conn:
         queue = conn.SimpleQueue("q")
         for i in range(3):
@@ -59,10 +62,6 @@ def test_a_channel_reuses_one_client_until_its_pool_changes():
 
 # Intake: after each BRPOP, more waiting messages in one round trip — as many as the
 # prefetch window has room for, but at most half of those waiting (a burst is shared).
-
-def _prefix() -> str:
-    return f"{os.environ['PROMPTQ_REDIS_PREFIX']}-broker-{uuid.uuid4().hex[:8]}"
-
 
 def _consume(conn: Connection, queues: list[str], prefetch: int, got: list[tuple[str, int]]) -> None:
     """Start consuming `queues` with `prefetch` credit, appending (queue, n) to `got` for

@@ -20,7 +20,7 @@ from promptq.store.models import Batch, Job
 from promptq.store.status import BatchStatus, JobStatus, Priority
 from promptq.workers.finisher import Finisher
 from store.test_finish import ledger_entry, running_jobs
-from support import postgres_database
+from support import fresh_database
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +28,9 @@ def own_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     """A database of the session's kind that is this module's own: the session's stack
     runs real workers on `database_url`, and their relay completes batches that have no
     open job — racing the finisher that these tests watch complete them."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path_factory.mktemp('finisher') / 'promptq.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgres"
+    with fresh_database(kind, tmp_path_factory.mktemp("finisher")) as url:
+        yield url
 
 
 def statuses(engine, claims: list[jobs.Claim]) -> dict[str, JobStatus]:
