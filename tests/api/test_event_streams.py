@@ -100,6 +100,8 @@ def test_one_tenant_at_its_stream_cap_gets_a_429_and_other_tenants_are_still_ser
             assert again.json()["error"]["type"] == "too_many_streams"
             assert "PROMPTQ_MAX_EVENT_STREAMS_PER_TENANT" in again.json()["error"]["message"]
             assert int(again.headers["retry-after"]) > 0
+            spec = requests.get(f"{base}/openapi.json", timeout=10).json()
+            assert "429" in spec["paths"]["/v1/jobs/{job_id}/events"]["get"]["responses"]  # as documented
             assert open_stream("globex").status_code == 200  # another tenant's place is its own
         finally:
             for r in streams:
