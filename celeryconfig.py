@@ -23,9 +23,7 @@ accept_content = ["json"]
 
 # A message is acknowledged after the task ran, and handed back if the worker process
 # dies, so a killed worker loses no job (the conditional claim makes a second
-# delivery of a finished job a no-op). The ack's record in Redis is removed with the
-# worker's next read (promptq/broker.py): one that dies first leaves a record that kombu
-# restores after the visibility timeout, and that claim is such a no-op.
+# delivery of a finished job a no-op).
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1

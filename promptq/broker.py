@@ -33,17 +33,6 @@ the pool's queue for the next free thread. The price: an interactive job can wai
 behind that many batch messages a worker has already taken (a multiplier of 2 would
 make it 200). Measured with `python -m bench.ab` (README's benchmark section).
 
-Bookkeeping: kombu records every message it hands over as unacknowledged (a MULTI of
-ZADD and HSET) and removes the record at the ack (a MULTI of ZREM and HDEL): two
-round trips per job, one of them on the job's thread. The messages of one extra pop
-are now recorded in one MULTI before any is handed over, and an ack frees the
-message's place in the prefetch window at once but leaves the removal of its record
-to the main thread, which sends the removals queued since its last read with its next
-read's records, or after the read when there are none (at most one BRPOP timeout,
-1 s, later). A record whose removal was lost with its process is a message that
-ran: kombu restores it after the visibility timeout, and the job's claim skips it as
-finished. Closing the channel sends the removals still queued.
-
 Selected by `broker_transport` in celeryconfig.py; the broker URL stays `redis://…`
 (Flower reads its scheme).
 """
@@ -54,82 +43,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 import logging
 import math
-from queue import Empty
-import threading
-from time import time
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
-from kombu.transport import virtual
 from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import dumps, loads
+from kombu.utils.json import loads
 from redis.exceptions import ResponseError
 
 log = logging.getLogger(__name__)
 
 
-class QoS(kombu_redis.QoS):
-    """kombu's Redis QoS, with the unacknowledged records written and removed in groups
-    (the module's docstring: Bookkeeping)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._recorded_ahead: set[str] = set()  # recorded by `record`, not yet handed over
-        self._acked: list[str] = []  # acknowledged; their records not yet removed
-        self._acked_lock = threading.Lock()  # acks come from the pool's threads
-
-    def record(self, payloads: list[dict[str, Any]]) -> None:
-        """Record messages about to be handed over as unacknowledged, in one MULTI that
-        also removes the records of the messages acknowledged since the last one."""
-        now = time()
-        tags = {p["properties"]["delivery_tag"]: p for p in payloads}
-        with self.pipe_or_acquire() as pipe:
-            acked = self._take_acked(pipe)
-            pipe.zadd(self.unacked_index_key, {tag: now for tag in tags})
-            pipe.hset(self.unacked_key, mapping={
-                tag: dumps([p, p["properties"]["delivery_info"]["exchange"],
-                            p["properties"]["delivery_info"]["routing_key"]]) for tag, p in tags.items()})
-            self._execute(pipe, acked)
-        self._recorded_ahead.update(tags)
-
-    def append(self, message: Any, delivery_tag: str) -> None:
-        if delivery_tag in self._recorded_ahead:
-            self._recorded_ahead.discard(delivery_tag)
-            virtual.QoS.append(self, message, delivery_tag)  # the place in the window only
-        else:
-            super().append(message, delivery_tag)
-
-    def ack(self, delivery_tag: str) -> None:
-        with self._acked_lock:
-            self._acked.append(delivery_tag)
-        virtual.QoS.ack(self, delivery_tag)  # frees the place in the window now
-
-    def remove_acked(self) -> None:
-        """Remove the records of the messages acknowledged since the last removal."""
-        if not self._acked:
-            return
-        with self.pipe_or_acquire() as pipe:
-            acked = self._take_acked(pipe)
-            self._execute(pipe, acked)
-
-    def _take_acked(self, pipe: Any) -> list[str]:
-        with self._acked_lock:
-            acked, self._acked = self._acked, []
-        if acked:
-            pipe.zrem(self.unacked_index_key, *acked).hdel(self.unacked_key, *acked)
-        return acked
-
-    def _execute(self, pipe: Any, acked: list[str]) -> None:
-        try:
-            pipe.execute()
-        except BaseException:
-            with self._acked_lock:  # to be removed with the next write
-                self._acked[:0] = acked
-            raise
-
-
 class Channel(kombu_redis.Channel):
-    QoS = QoS
     _shared_client: Any = None
     _more_per_read = True  # cleared when Redis cannot (before 6.2)
     # broker_transport_options["prefetch_headroom"]: a fraction of the worker's threads
@@ -156,23 +80,11 @@ class Channel(kombu_redis.Channel):
         yield shared
 
     def _brpop_read(self, **options: Any) -> bool:
-        try:
-            delivered = super()._brpop_read(**options)  # one message, or Empty
-        except Empty:
-            self.qos.remove_acked()
-            raise
+        delivered = super()._brpop_read(**options)  # one message, or Empty
         room = self.qos.can_consume_max_estimate()
         if self._more_per_read and room:  # None: no prefetch limit, i.e. one message at a time as before
-            self._pop_more(room)  # removes the acknowledged records with the new ones' MULTI
-        self.qos.remove_acked()
+            self._pop_more(room)
         return delivered
-
-    def close(self) -> None:
-        try:
-            self.qos.remove_acked()
-        except Exception:  # Redis away: kombu restores the messages after the visibility timeout
-            log.warning("could not remove the records of acknowledged messages", exc_info=True)
-        super().close()
 
     def _pop_more(self, room: int) -> None:
         """Deliver up to `room` more waiting messages, but at most half of those waiting
@@ -206,10 +118,8 @@ class Channel(kombu_redis.Channel):
             return
         key, items = popped
         queue = bytes_to_str(key)[len(self.global_keyprefix):].rsplit(self.sep, 1)[0]
-        payloads = [loads(bytes_to_str(item)) for item in items]
-        self.qos.record(payloads)  # all recorded before any is handed over (and acknowledged)
-        for payload in payloads:
-            self.connection._deliver(payload, queue)
+        for item in items:
+            self.connection._deliver(loads(bytes_to_str(item)), queue)
 
 
 def headroom_messages(threads: int, headroom: float) -> int:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import uuid
 
 import redis
@@ -231,105 +229,3 @@ def test_another_redis_error_at_the_pop_skips_that_pop_only(monkeypatch):
         assert got == [("q", 0)] and broker.Channel._more_per_read is True
         conn.drain_events(timeout=5)
         assert got == [("q", n) for n in range(5)]  # one, then half of the seven left
-
-
-# Bookkeeping: records of extra-popped messages written together before the handover;
-# the removal of an acknowledged message's record sent by the main thread with its next read.
-
-def _records(prefix: str) -> dict[str, list]:
-    r = redis.Redis.from_url(REDIS_URL)
-    return {tag.decode(): json.loads(value) for tag, value in r.hgetall(f"{prefix}:unacked").items()}
-
-
-def test_every_message_is_recorded_before_it_is_handed_over_as_kombu_records_it():
-    prefix = _prefix()
-    r = redis.Redis.from_url(REDIS_URL)
-    with _connection(prefix) as conn:
-        _put(conn, "q", range(6))
-        seen: list[tuple[int, bool, bool]] = []
-
-        def check(body, message):
-            tag = message.delivery_tag
-            seen.append((body["n"], r.hexists(f"{prefix}:unacked", tag),
-                         r.zscore(f"{prefix}:unacked_index", tag) is not None))
-
-        consumer = conn.Consumer([conn.SimpleQueue("q").queue], callbacks=[check])
-        consumer.qos(prefetch_count=10)
-        consumer.consume()
-        conn.drain_events(timeout=5)
-        assert seen == [(n, True, True) for n in range(3)]  # the BRPOP'd one (kombu's) and half of the 5 left
-        records = _records(prefix)
-        assert len(records) == 3
-        # ours as kombu's: the message, its exchange, its routing key — what a restore needs
-        assert {(p["body"] is not None, ex, rk) for p, ex, rk in records.values()} == {(True, "q", "q")}
-    assert r.llen(f"{prefix}:q") == 6 and r.hlen(f"{prefix}:unacked") == 0  # restored at close
-
-
-def test_an_ack_frees_the_place_at_once_and_the_record_goes_with_the_next_read():
-    prefix = _prefix()
-    r = redis.Redis.from_url(REDIS_URL)
-    with _connection(prefix) as conn:
-        _put(conn, "q", range(3))
-        messages = []
-        consumer = conn.Consumer([conn.SimpleQueue("q").queue], callbacks=[lambda body, m: messages.append(m)])
-        consumer.qos(prefetch_count=1)
-        consumer.consume()
-        conn.drain_events(timeout=5)
-        qos = conn.default_channel.qos
-        assert len(messages) == 1 and not qos.can_consume()
-        messages[0].ack()
-        assert qos.can_consume()  # the place is free before Redis hears of the ack
-        assert r.hexists(f"{prefix}:unacked", messages[0].delivery_tag)
-        conn.drain_events(timeout=5)  # the next read
-        assert len(messages) == 2
-        assert not r.hexists(f"{prefix}:unacked", messages[0].delivery_tag)
-        assert r.zscore(f"{prefix}:unacked_index", messages[0].delivery_tag) is None
-        messages[1].ack()
-        assert r.hexists(f"{prefix}:unacked", messages[1].delivery_tag)
-    # closing sends the removal still queued: the acknowledged message is not restored
-    assert r.hlen(f"{prefix}:unacked") == 0 and r.llen(f"{prefix}:q") == 1
-
-
-def test_an_empty_read_removes_the_acknowledged_records():
-    prefix = _prefix()
-    r = redis.Redis.from_url(REDIS_URL)
-    with _connection(prefix) as conn:
-        _put(conn, "q", range(1))
-        messages = []
-        consumer = conn.Consumer([conn.SimpleQueue("q").queue], callbacks=[lambda body, m: messages.append(m)])
-        consumer.qos(prefetch_count=5)
-        consumer.consume()
-        conn.drain_events(timeout=5)
-        messages[0].ack()
-        # no message: kombu's BRPOP times out after 1 s, and the removal goes
-        for _ in range(2):
-            with pytest.raises(socket.timeout):
-                conn.drain_events(timeout=1)
-        assert r.hlen(f"{prefix}:unacked") == 0
-
-
-def test_a_removal_that_fails_is_sent_again_with_the_next(monkeypatch):
-    prefix = _prefix()
-    r = redis.Redis.from_url(REDIS_URL)
-    with _connection(prefix) as conn:
-        _put(conn, "q", range(4))
-        messages = []
-        consumer = conn.Consumer([conn.SimpleQueue("q").queue], callbacks=[lambda body, m: messages.append(m)])
-        consumer.qos(prefetch_count=1)
-        consumer.consume()
-        conn.drain_events(timeout=5)
-        messages[0].ack()
-        qos = conn.default_channel.qos
-        real_execute = redis.client.Pipeline.execute
-
-        def refused(self, *args, **kwargs):
-            self.reset()
-            raise redis.ConnectionError("connection lost (test)")
-
-        monkeypatch.setattr(redis.client.Pipeline, "execute", refused)
-        with pytest.raises(redis.ConnectionError):
-            qos.remove_acked()
-        monkeypatch.setattr(redis.client.Pipeline, "execute", real_execute)
-        assert r.hexists(f"{prefix}:unacked", messages[0].delivery_tag)
-        conn.drain_events(timeout=5)
-        assert not r.hexists(f"{prefix}:unacked", messages[0].delivery_tag)
