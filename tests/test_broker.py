@@ -46,6 +46,19 @@ def test_messages_go_through_redis_and_back():
         queue.close()
 
 
+def test_the_channel_client_parses_replies_with_hiredis():
+    # a declared dependency (redis[hiredis]) that redis-py would silently do without
+    from redis._parsers import _HiredisParser
+
+    with _connection(f"{os.environ['PROMPTQ_REDIS_PREFIX']}-broker") as conn:
+        with conn.default_channel.conn_or_acquire() as client:
+            connection = client.connection_pool.get_connection()
+            try:
+                assert isinstance(connection._parser, _HiredisParser)
+            finally:
+                client.connection_pool.release(connection)
+
+
 def test_a_channel_reuses_one_client_until_its_pool_changes():
     with _connection(f"{os.environ['PROMPTQ_REDIS_PREFIX']}-broker") as conn:
         channel = conn.default_channel
