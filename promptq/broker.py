@@ -3,10 +3,10 @@ messages taken as many at a time as the worker has room for, and room for a few 
 messages than the worker has threads.
 
 One client per channel: kombu's Redis channel builds a new `redis.Redis` for every
-operation without a client of its own (every publish, every ack, every unacked-index
-update), and redis-py builds a ~170-entry response-callback table in each constructor
-(redis/redis-py#3624, fix proposed in #4124): ~0.14 ms of CPU per operation, three or
-more per job. A client is thread-safe (each command takes a connection from the pool),
+operation without a client of its own (every publish; with ack emulation, every ack
+and unacked-index update too), and redis-py builds a ~170-entry response-callback
+table in each constructor (redis/redis-py#3624, fix proposed in #4124): ~0.14 ms of
+CPU per operation. A client is thread-safe (each command takes a connection from the pool),
 so one per channel and connection pool serves all the channel's threads.
 
 Intake: kombu takes one message per BRPOP, and the worker's main thread must win the
@@ -16,13 +16,13 @@ took ~100 messages/s and left half its threads idle with thousands of messages w
 now also pops, in one script, as many more as its prefetch window has room for but at
 most half of those waiting (so that a short burst is shared between workers: all of it
 to whichever read first would run it on one process's GIL); each is delivered and
-recorded as unacknowledged exactly as a BRPOP'd one. The script needs RPOP with a count
-(Redis ≥ 6.2); on an older Redis it fails once and the channel stays at one message
-per BRPOP. A worker killed between the pop and the last of those records loses those
-messages from the broker, as kombu loses a BRPOP'd one in the same window: their jobs
-stay queued in the store, and the relay publishes them again after
-PROMPTQ_RELAY_STALE_S. Measured with `python -m bench.ab` (figures in README's
-benchmark section).
+held until acknowledged exactly as a BRPOP'd one (in the worker's memory: celeryconfig.py
+turns kombu's ack emulation off). The script needs RPOP with a count (Redis ≥ 6.2); on
+an older Redis it fails once and the channel stays at one message per BRPOP. A worker
+killed holding messages loses them from the broker, however they were read: their
+jobs stay queued (or running, until their lease lapses) in the store, and the relay
+publishes them again (PROMPTQ_RELAY_STALE_S, PROMPTQ_JOB_LEASE_S). Measured with
+`python -m bench.ab` (figures in README's benchmark section).
 
 Headroom: Celery asks for as many messages as the worker has threads
 (concurrency × prefetch multiplier 1), so a thread that finishes waits until its ack

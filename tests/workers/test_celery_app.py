@@ -15,5 +15,6 @@ def test_the_celery_app_registers_promptqs_tasks_with_the_documented_settings():
     assert conf.worker_prefetch_multiplier == 1 and conf.accept_content == ["json"]
     assert conf.worker_send_task_events == get_settings().task_events  # off unless PROMPTQ_TASK_EVENTS
     assert {q.name for q in conf.task_queues} == {"interactive", "batch", "webhooks"}
-    # A countdown message must never outlive the broker's visibility timeout.
-    assert conf.broker_transport_options["visibility_timeout"] > get_settings().max_countdown_s
+    # No redelivery by visibility timeout: the relay re-publishes from the store instead.
+    assert conf.broker_transport_options["ack_emulation"] is False
+    assert "visibility_timeout" not in conf.broker_transport_options
