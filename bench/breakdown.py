@@ -3,15 +3,17 @@
 The throughput runs say how much CPU promptq spends per job under load; this says on
 what, without contention. A child process (fresh settings: PostgreSQL, the simulator
 at zero latency, a webhook receiver in the parent) runs the jobs one after another
-and reads each of its threads' CPU (psutil): the job's own thread (claim, limiter,
-SDK call, validation, webhook POST) and the threads that write for it (finisher:
+and reads each of its threads' CPU (psutil): the job's own thread (limiter, SDK call,
+validation, webhook POST) and the threads that work for it (claimer: the claim; finisher:
 ledger row + terminal state + outbox; events: live events and counters; webhook
 records: delivered attempts). Baselines, same child, same run:
 
 - the bare SDK call: the request the throughput baseline makes (bench/baseline_app.py),
   on one thread, so that the ratio is "a whole job / the call it wraps";
 - the claim's UPDATE … RETURNING as promptq runs it (store/direct.py: SQLAlchemy's
-  compiled statement and type processors on the driver's cursor) and through
+  compiled statement and type processors on the driver's cursor), alone (the job
+  thread's claim here: a claim group of one) and ten to a statement (`claim_many`, as
+  the claimer thread makes claims that arrive together under load), and through
   SQLAlchemy's Connection, each against the same compiled statement on a bare psycopg
   cursor held open: what each way adds to a statement.
 
@@ -33,8 +35,8 @@ from typing import Any
 from bench import harness as h
 from bench.report import Row
 
-THREADS = {"MainThread": "job thread", "promptq-finisher": "finisher", "promptq-events": "events",
-           "promptq-webhook-records": "webhook records"}
+THREADS = {"MainThread": "job thread", "promptq-claimer": "claimer", "promptq-finisher": "finisher",
+           "promptq-events": "events", "promptq-webhook-records": "webhook records"}
 
 
 def run(quick: bool) -> list[Row]:
@@ -74,6 +76,8 @@ def run(quick: bool) -> list[Row]:
     bare = "baseline: the same compiled statement on a bare psycopg cursor, held open"
     rows.append(Row(claims, "CPU µs/claim as promptq runs it (store/direct.py)", med("claim_us"), "µs",
                     med("claim_raw_us"), runs=runs, note=bare))
+    rows.append(Row(claims, "CPU µs/claim in groups of ten, one statement (claim_many)", med("claim_group_us"),
+                    "µs", med("claim_raw_us"), runs=runs, note=bare + " (one claim per statement)"))
     rows.append(Row(claims, "CPU µs/claim through SQLAlchemy's Connection", med("claim_sqla_us"), "µs",
                     med("claim_raw_us"), runs=runs, note=bare))
     return rows
@@ -143,12 +147,18 @@ def _child(n: int, hook_url: str) -> dict[str, Any]:
         baseline_app.call_provider(text)
     sdk_s = time.process_time() - cpu0
 
-    # the claim statement as promptq runs it, through SQLAlchemy's Connection, on the bare cursor
+    # the claim statement as promptq runs it, alone and in groups of ten (workers/claimer.py),
+    # through SQLAlchemy's Connection, on the bare cursor
     ids = [row["id"] for row in rows(n, "claim")]
     cpu0 = time.process_time()
     for job_id in ids:
         jobs.claim(rt.engine, job_id, 30)
     claim_s = time.process_time() - cpu0
+    ids = [row["id"] for row in rows(n, "group")]
+    cpu0 = time.process_time()
+    for i in range(0, n, 10):
+        jobs.claim_many(rt.engine, ids[i:i + 10], 30)
+    group_s = time.process_time() - cpu0
 
     def claim_params(job_id: str) -> dict[str, Any]:
         now = utcnow()
@@ -175,7 +185,7 @@ def _child(n: int, hook_url: str) -> dict[str, Any]:
     raw_s = time.process_time() - cpu0
     raw.close()
     return {"job_ms": job_s / n * 1000, "sdk_ms": sdk_s / n * 1000, "threads": threads,
-            "claim_us": claim_s / n * 1e6, "claim_sqla_us": sqla_s / n * 1e6,
+            "claim_us": claim_s / n * 1e6, "claim_group_us": group_s / n * 1e6, "claim_sqla_us": sqla_s / n * 1e6,
             "claim_raw_us": raw_s / n * 1e6}
 
 

@@ -60,6 +60,14 @@ class DirectStatement:
     def first(self, engine: Engine, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """Run the statement in its own transaction; its first returned row (by
         column name), or None when it returned none (or returns nothing)."""
+        rows = self._run(engine, params, many=False)
+        return rows[0] if rows else None
+
+    def all(self, engine: Engine, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run the statement in its own transaction; every returned row (by column name)."""
+        return self._run(engine, params, many=True)
+
+    def _run(self, engine: Engine, params: Mapping[str, Any], *, many: bool) -> list[dict[str, Any]]:
         dialect = engine.dialect
         compiled = self._compiled(dialect)
         values = compiled.construct_params(params)
@@ -80,8 +88,11 @@ class DirectStatement:
             try:
                 cursor = dbapi.cursor()
                 cursor.execute(compiled.sql, bound)
-                row = cursor.fetchone() if cursor.description is not None else None  # None: no RETURNING
-                names = [d[0] for d in cursor.description] if row is not None else ()
+                if cursor.description is None:  # no RETURNING
+                    rows: list[Any] = []
+                else:
+                    rows = cursor.fetchall() if many else [row for row in [cursor.fetchone()] if row is not None]
+                names = [d[0] for d in cursor.description] if rows else ()
                 cursor.close()
             finally:
                 dialect.reset_isolation_level(dbapi)
@@ -96,10 +107,9 @@ class DirectStatement:
             raise
         finally:
             pooled.close()  # back to the pool (a no-op after invalidate)
-        if row is None:
-            return None
-        columns = compiled.columns
-        return {name: (columns[name](value) if columns.get(name) else value) for name, value in zip(names, row)}
+        columns = [(name, compiled.columns.get(name)) for name in names]
+        return [{name: (process(value) if process else value) for (name, process), value in zip(columns, row)}
+                for row in rows]
 
 
 def _wrapped(sql: str, bound: Any, exc: Exception, dialect: Dialect) -> DBAPIError:

@@ -59,6 +59,20 @@ _CLAIM = (
     .returning(*RUN_COLUMNS)
 )
 _CLAIM_DIRECT = DirectStatement(_CLAIM, RUN_COLUMNS)  # once per job: on the driver's cursor (store/direct.py)
+# PostgreSQL: the claims of a group as one statement, ids and tokens as arrays unnested
+# into rows `c`; RETURNING says which token won a job whose id came twice.
+_C = (func.unnest(bindparam("c_job_id", type_=ARRAY(String)), bindparam("c_token", type_=ARRAY(String)))
+      .table_valued("job_id", "token").render_derived(name="c").c)
+_CLAIM_GROUP = (
+    update(JOBS)
+    .where(JOBS.c.id == _C.job_id, JOBS.c.status == JobStatus.QUEUED,
+           or_(JOBS.c.not_before.is_(None), JOBS.c.not_before <= _p("due_by", JOBS.c.not_before.type)))
+    .values(status=JobStatus.RUNNING, claim_token=_C.token,
+            lease_until=_p("lease_until", JOBS.c.lease_until.type),
+            started_at=func.coalesce(JOBS.c.started_at, _p("now", JOBS.c.started_at.type)))
+    .returning(*RUN_COLUMNS, JOBS.c.claim_token)
+)
+_CLAIM_GROUP_DIRECT = DirectStatement(_CLAIM_GROUP, (*RUN_COLUMNS, JOBS.c.claim_token))
 # A call's usage added to the job's running totals (job column → parameter, type); an
 # unknown price (NULL) makes the job's cost unknown too: NULL propagates through `+`.
 _USAGE = {
@@ -99,6 +113,7 @@ _FINISH = update(JOBS).where(_OWNED).values(**_finished(_p)).returning(*WEBHOOK_
 # in groups of 10, 352 → 296 µs in groups of 3, but 513 → 604 µs alone — hence
 # GROUP_STATEMENT_MIN. SQLite (no arrays) runs one _FINISH per job.
 GROUP_STATEMENT_MIN = 3
+CLAIM_GROUP_MIN = 2  # two claims in one statement already cost less than apart (workers/claimer.py)
 _GROUP_COLUMNS: dict[str, Any] = {"job_id": String, "token": String, **_FINISHED, **dict(_USAGE.values())}
 _V = (func.unnest(*(bindparam(f"v_{name}", type_=ARRAY(type_)) for name, type_ in _GROUP_COLUMNS.items()))
       .table_valued(*_GROUP_COLUMNS).render_derived(name="v").c)
@@ -130,6 +145,20 @@ def claim(engine: Engine, job_id: str, lease_s: float) -> Claim | None:
     row = _CLAIM_DIRECT.first(engine, {"p_job_id": job_id, "p_due_by": now + CLOCK_TOLERANCE, "p_token": token,
                                        "p_lease_until": now + timedelta(seconds=lease_s), "p_now": now})
     return Claim(JobRow(row), token) if row is not None else None
+
+
+def claim_many(engine: Engine, job_ids: Sequence[str], lease_s: float) -> list[Claim | None]:
+    """`claim` for several jobs (a worker's claims grouped), in order; on PostgreSQL one
+    statement for CLAIM_GROUP_MIN or more. A job asked for twice is claimed once."""
+    if engine.dialect.name != "postgresql" or len(job_ids) < CLAIM_GROUP_MIN:
+        return [claim(engine, job_id, lease_s) for job_id in job_ids]
+    now = utcnow()
+    tokens = [uuid.uuid4().hex for _ in job_ids]
+    rows = _CLAIM_GROUP_DIRECT.all(engine, {"c_job_id": list(job_ids), "c_token": tokens,
+                                            "p_due_by": now + CLOCK_TOLERANCE, "p_now": now,
+                                            "p_lease_until": now + timedelta(seconds=lease_s)})
+    won = {row.pop("claim_token"): row for row in rows}
+    return [Claim(JobRow(won[token]), token) if token in won else None for token in tokens]
 
 
 def renew_leases(engine: Engine, tokens: list[str], lease_s: float) -> int:

@@ -45,11 +45,13 @@ def _prefork_child_exits(**_: object) -> None:
 
 
 def _write_what_is_queued() -> None:
-    """Job finishes, delivered webhook attempts and live events still queued in this process."""
+    """Job claims and finishes, delivered webhook attempts and live events still queued in
+    this process."""
     from promptq.workers import runtime
 
     rt = runtime.current()
     if rt is not None:
+        rt.claimer.stop()
         rt.finisher.stop()
         rt.delivered_log.stop()
         rt.events.close()

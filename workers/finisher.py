@@ -6,8 +6,8 @@ of CPU; a group of ten costs under half that per job. So a job's thread hands it
 finish to this thread and waits for the commit: nothing is acknowledged, counted or
 sent before its transaction committed, exactly as when it committed alone. The
 thread commits as soon as a finish arrives; what arrives during a commit forms the
-next group (group commit): at rest a finish waits for nothing, under load many
-share one transaction. (Lingering up to 20 ms for the finishes of the process's
+next group (group commit, workers/group_commit.py): at rest a finish waits for
+nothing, under load many share one transaction. (Lingering up to 20 ms for the finishes of the process's
 other running jobs, as PostgreSQL's commit_delay does, made no difference to CPU
 per job within the runs' noise and took provider → terminal at saturation from
 28 to 52 ms, p50 of full benchmark runs.)
@@ -26,20 +26,17 @@ result, or the store's exception) — none is left waiting.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from promptq.store import batches, jobs
 from promptq.store.deliveries import NewDelivery
+from promptq.workers.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 MAX_GROUP = 100  # finishes per transaction
-_STOP = object()
 
 
 def _all_may_be_done(batch_ids: Sequence[str]) -> set[str]:
@@ -55,65 +52,24 @@ class Finisher:
                  max_group: int = MAX_GROUP) -> None:
         self._engine = engine
         self._count_down = count_down
-        self._max_group = max_group
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.groups = 0  # transactions committed or attempted, for tests and curiosity
-        self._accepting = threading.Lock()  # held to check `_stopped` and queue, or to stop
-        self._stopped = False
-        self._thread = threading.Thread(target=self._loop, name="promptq-finisher", daemon=True)
-        self._thread.start()
+        self._group = GroupCommit(self._commit, name="promptq-finisher", max_group=max_group)
+
+    @property
+    def groups(self) -> int:
+        """Transactions committed or attempted, for tests and curiosity."""
+        return self._group.groups
 
     def finish(self, finish: jobs.Finish) -> list[NewDelivery] | None:
         """Commit `finish` (see store/jobs.py `finish_many`) and return its deliveries;
         None: the claim was lost. Raises what the store raised for it."""
-        waiter: Future[list[NewDelivery] | None] = Future()
-        with self._accepting:
-            queued = not self._stopped
-            if queued:
-                self._queue.put((finish, waiter))
-        if not queued:  # shutting down: commit it here, alone
-            results = jobs.finish_many(self._engine, [finish])
-            self._complete_batches([finish], results)
-            return results[0]
-        return waiter.result()
+        return self._group(finish)
 
-    def _loop(self) -> None:
-        while True:
-            items = self._group()
-            work = [item for item in items if item is not _STOP]
-            if work:
-                self._commit(work)
-            if len(work) < len(items):
-                return
+    def _commit(self, finishes: Sequence[jobs.Finish]) -> list[list[NewDelivery] | None]:
+        results = jobs.finish_many(self._engine, finishes)
+        self._complete_batches(finishes, results)
+        return results
 
-    def _group(self) -> list[Any]:
-        """The next group: the first finish to come, and what is queued behind it."""
-        items = [self._queue.get()]
-        while len(items) < self._max_group and items[-1] is not _STOP:
-            try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return items
-
-    def _commit(self, items: list[tuple[jobs.Finish, Future[Any]]]) -> None:
-        self.groups += 1
-        try:
-            results = jobs.finish_many(self._engine, [finish for finish, _ in items])
-        except BaseException as exc:
-            if len(items) == 1:
-                items[0][1].set_exception(exc)
-                return
-            log.warning("a group of %d job finishes failed (%s); committing them one by one",
-                        len(items), type(exc).__name__)
-            for item in items:
-                self._commit([item])
-            return
-        self._complete_batches([finish for finish, _ in items], results)
-        for (_, waiter), result in zip(items, results):
-            waiter.set_result(result)
-
-    def _complete_batches(self, finishes: list[jobs.Finish], results: list[Any]) -> None:
+    def _complete_batches(self, finishes: Sequence[jobs.Finish], results: list[Any]) -> None:
         """Count the group's finished batch jobs down; complete the batches that may be
         done, adding their webhooks to the results of the jobs that finished them."""
         finished = [(i, f.claim.job.batch_id) for i, (f, made) in enumerate(zip(finishes, results))
@@ -135,7 +91,4 @@ class Finisher:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Commit what is queued, then stop the thread; later finishes commit alone."""
-        with self._accepting:
-            self._stopped = True
-            self._queue.put(_STOP)
-        self._thread.join(timeout=timeout_s)
+        self._group.stop(timeout_s)

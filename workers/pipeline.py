@@ -107,7 +107,7 @@ class JobRunner:
         self.rt = rt
 
     def run(self, job_id: str) -> Outcome:
-        claim = jobs.claim(self.rt.engine, job_id, self.rt.settings.job_lease_s)
+        claim = self.rt.claimer.claim(job_id)
         if claim is None:
             return Outcome(skipped=True)
         with self.rt.leases.hold(claim.token):

@@ -90,7 +90,7 @@ def test_after_stop_a_finish_commits_on_the_callers_thread(own_database: str) ->
     finisher = Finisher(engine)
     assert len(finisher.finish(jobs.Finish(first, JobStatus.SUCCEEDED, result={}))) == 1
     finisher.stop()
-    assert not finisher._thread.is_alive()
+    assert not finisher._group._thread.is_alive()
     # committed here, and it still completes its batch (job.succeeded + batch.completed)
     assert len(finisher.finish(jobs.Finish(late, JobStatus.SUCCEEDED, result={}))) == 2
     assert set(statuses(engine, [first, late]).values()) == {JobStatus.SUCCEEDED}
