@@ -78,3 +78,13 @@ def test_after_stop_a_call_runs_alone_on_the_callers_thread():
     group.stop()
     assert group(21) == 42
     assert run.groups == [[21]] and run.threads == {threading.current_thread().name}
+
+
+def test_a_run_that_answers_the_wrong_number_of_calls_leaves_no_caller_waiting():
+    group = GroupCommit(lambda items: [], name="test-group", max_group=100)
+    try:
+        with pytest.raises(RuntimeError, match="0 results for 1 calls"):
+            group(1)
+        assert group._thread.is_alive()  # and the thread goes on
+    finally:
+        group.stop()
