@@ -170,6 +170,28 @@ def test_the_headroom_stays_that_of_the_threads_when_celery_raises_its_count():
         assert channel.qos.prefetch_count == 0  # "no limit" to kombu, and stays so
 
 
+def test_an_interactive_message_waits_behind_at_most_the_batch_messages_a_worker_holds():
+    # README: "an interactive job can wait behind up to 20 batch messages a worker has
+    # already taken" (200 threads, headroom 0.1). Here 10 threads: 11 held, no more.
+    prefix = _prefix()
+    with _connection(prefix, prefetch_headroom=0.1) as conn:
+        _put(conn, "batch", range(100, 150))
+        held = []
+        consumer = conn.Consumer([conn.SimpleQueue(q).queue for q in ("interactive", "batch")],
+                                 callbacks=[lambda body, message: held.append((body["n"], message))])
+        consumer.qos(prefetch_count=10)
+        consumer.consume()
+        _drain_until(conn, held, 11, reads=20)
+        assert len(held) == 11
+        with pytest.raises(TimeoutError):  # the window is full: nothing more is taken
+            conn.drain_events(timeout=0.5)
+        assert len(held) == 11
+        _put(conn, "interactive", [1])
+        held[0][1].ack()  # a thread finishes its job: one place frees
+        conn.drain_events(timeout=5)
+        assert [n for n, _ in held[11:]] == [1]  # the interactive message, before any more batch
+
+
 def test_a_full_window_takes_one_message_per_read_as_kombu_alone():
     prefix = _prefix()
     with _connection(prefix) as conn:
