@@ -88,10 +88,9 @@ class DirectStatement:
             try:
                 cursor = dbapi.cursor()
                 cursor.execute(compiled.sql, bound)
-                if cursor.description is None:  # no RETURNING
-                    rows: list[Any] = []
-                else:
-                    rows = cursor.fetchall() if many else [row for row in [cursor.fetchone()] if row is not None]
+                rows: list[Any] = []
+                if cursor.description is not None:  # None: no RETURNING
+                    rows = cursor.fetchall() if many else cursor.fetchmany(1)
                 names = [d[0] for d in cursor.description] if rows else ()
                 cursor.close()
             finally:

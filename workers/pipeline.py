@@ -107,7 +107,7 @@ class JobRunner:
         self.rt = rt
 
     def run(self, job_id: str) -> Outcome:
-        claim = self.rt.claimer.claim(job_id)
+        claim = self.rt.claimer(job_id)
         if claim is None:
             return Outcome(skipped=True)
         with self.rt.leases.hold(claim.token):

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from promptq import batch_progress
 from promptq.settings import Settings, get_settings
 from promptq.store.engine import engine_for
-from promptq.workers.claimer import Claimer
+from promptq.workers.claimer import Claimer, new_claimer
 from promptq.workers.event_writer import EventWriter
 from promptq.workers.finisher import Finisher
 from promptq.workers.leases import LeaseKeeper
@@ -35,7 +35,7 @@ class Runtime:
     webhook_client: WebhookClient  # webhook POSTs: keep-alive connections per checked target
     delivered_log: DeliveredLog  # successful webhook attempts, group-committed by one thread
     events: EventWriter  # live job events and counters, written in order by one thread
-    claimer: Claimer  # job claims, made in groups by one thread
+    claimer: Claimer  # job claims, made in groups by one thread: `claimer(job_id)`
     finisher: Finisher  # job finishes, group-committed by one thread
 
 
@@ -75,7 +75,7 @@ def build_runtime(settings: Settings) -> Runtime:
         webhook_client=WebhookClient(connections_per_target=settings.worker_concurrency),
         delivered_log=DeliveredLog(engine),
         events=EventWriter(client, settings.redis_prefix),
-        claimer=Claimer(engine, settings.job_lease_s),
+        claimer=new_claimer(engine, settings.job_lease_s),
         finisher=Finisher(engine, count_down=partial(
             batch_progress.count_finished, client, settings.redis_prefix)),
     )

@@ -4,38 +4,26 @@ own job, claimed once."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from sqlmodel import Session, select
 
 from promptq.store.engine import engine_for
 from promptq.store.models import Job
 from promptq.store.status import JobStatus
-from promptq.workers.claimer import Claimer
+from promptq.workers.claimer import new_claimer
 from store.test_claim import queued_jobs
-from support import fresh_database
-
-
-@pytest.fixture(scope="module")
-def own_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database of the session's kind that is this module's own: the session's stack
-    runs real workers whose relay would publish these queued jobs."""
-    kind = "sqlite" if database_url.startswith("sqlite") else "postgres"
-    with fresh_database(kind, tmp_path_factory.mktemp("claimer")) as url:
-        yield url
 
 
 def test_claims_arriving_together_share_statements_and_each_thread_gets_its_job(own_database: str) -> None:
     engine = engine_for(own_database)
     ids = queued_jobs(engine, 40)
-    claimer = Claimer(engine, lease_s=30)
+    claimer = new_claimer(engine, lease_s=30)
     start = threading.Barrier(80)
 
     def claim(job_id: str):
         start.wait()
-        return claimer.claim(job_id)
+        return claimer(job_id)
     try:
         with ThreadPoolExecutor(80) as pool:  # every job asked for twice, as by a duplicate message
             claims = list(pool.map(claim, ids + ids))
@@ -52,7 +40,7 @@ def test_claims_arriving_together_share_statements_and_each_thread_gets_its_job(
 def test_after_stop_a_claim_is_made_on_the_callers_thread(own_database: str) -> None:
     engine = engine_for(own_database)
     [job_id] = queued_jobs(engine, 1)
-    claimer = Claimer(engine, lease_s=30)
+    claimer = new_claimer(engine, lease_s=30)
     claimer.stop()
-    claim = claimer.claim(job_id)
+    claim = claimer(job_id)
     assert claim is not None and claim.job.id == job_id

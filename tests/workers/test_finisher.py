@@ -5,7 +5,6 @@ refused or lost while the worker shuts down."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -20,17 +19,6 @@ from promptq.store.models import Batch, Job
 from promptq.store.status import BatchStatus, JobStatus, Priority
 from promptq.workers.finisher import Finisher
 from store.test_finish import ledger_entry, running_jobs
-from support import fresh_database
-
-
-@pytest.fixture(scope="module")
-def own_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database of the session's kind that is this module's own: the session's stack
-    runs real workers on `database_url`, and their relay completes batches that have no
-    open job — racing the finisher that these tests watch complete them."""
-    kind = "sqlite" if database_url.startswith("sqlite") else "postgres"
-    with fresh_database(kind, tmp_path_factory.mktemp("finisher")) as url:
-        yield url
 
 
 def statuses(engine, claims: list[jobs.Claim]) -> dict[str, JobStatus]:
