@@ -25,7 +25,10 @@ gets one more run of half as many jobs on each stack, under py-spy at 250 sample
 few hundred GIL-held samples at 100/s left the shares a few points apart between runs),
 for its note: promptq's time by library and by innermost promptq function, and both
 stacks' GIL-held CPU ms per job by what it was spent for (the SDK call, Celery/kombu,
-store statements, webhook POSTs, …: bench/pyspy.py `per_job_by_role`).
+store statements, webhook POSTs, …: bench/pyspy.py `per_job_by_role`), and, from the
+kernel's per-thread account, both stacks' CPU ms per job by thread (the jobs' pool
+threads, the claimer, the finisher, …: bench/threads.py). The two differ: GIL-held samples
+also count a GIL holder the kernel has descheduled, so they are wall time, not CPU.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import time
 from typing import Any
 
 from bench import harness as h
-from bench import pyspy
+from bench import pyspy, threads
 from bench.report import Row
 
 TARGET_RATIO = 0.80
@@ -109,16 +112,20 @@ def _profile(pq: h.Promptq, base: h.Baseline, sim: h.Sim, hooks: h.WebhookReceiv
     if pyspy.binary() is None:
         return pyspy.describe({}, "")
     rate = 250
-    with pyspy.Recording(pq.pids(), h.LOG_ROOT / "profiles", f"throughput-{latency:g}s", rate=rate) as rec:
+    with (pyspy.Recording(pq.pids(), h.LOG_ROOT / "profiles", f"throughput-{latency:g}s", rate=rate) as rec,
+          threads.ThreadCPU(pq.pids()) as by_thread):
         promptq_run(pq, sim, hooks, n, f"prof{latency:g}", latency)
-    with pyspy.Recording(base.pids(), h.LOG_ROOT / "profiles", f"throughput-baseline-{latency:g}s",
-                         rate=rate) as base_rec:
+    with (pyspy.Recording(base.pids(), h.LOG_ROOT / "profiles", f"throughput-baseline-{latency:g}s",
+                          rate=rate) as base_rec,
+          threads.ThreadCPU(base.pids()) as base_by_thread):
         _baseline_run(base, sim, n, f"bprof{latency:g}", latency)
     h.log(f"throughput {latency:g} s: profiled one more run of {n} jobs on each stack")
     roles = (f"GIL-held CPU ms per job by what it was spent for (same runs; approximate): promptq "
              f"{pyspy.describe_roles(pyspy.per_job_by_role(rec.stacks, rate, n))}; baseline "
              f"{pyspy.describe_roles(pyspy.per_job_by_role(base_rec.stacks, rate, n))}")
-    return pyspy.describe(pyspy.summarise(rec.stacks), f"API + 2 workers, {n} jobs") + ". " + roles
+    cpu = (f"CPU ms per job by thread (the kernel's account, same runs): promptq "
+           f"{threads.describe(by_thread.per_job(n))}; baseline {threads.describe(base_by_thread.per_job(n))}")
+    return pyspy.describe(pyspy.summarise(rec.stacks), f"API + 2 workers, {n} jobs") + ". " + roles + ". " + cpu
 
 
 def run(quick: bool) -> list[Row]:

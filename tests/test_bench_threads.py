@@ -1,0 +1,89 @@
+"""bench/threads.py: CPU per job by thread role, from the kernel's per-thread account."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+# bench/ is run from the checkout (`python -m bench`), not installed: reach it from there,
+# after the installed packages, so that the checkout's promptq/ folder shadows nothing.
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
+
+from bench import threads  # noqa: E402
+
+DUMP = '''Process 6009: /work/main/.venv/bin/python -m promptq.cli worker -c 200
+Python v3.11.7 (/root/.pyenv/versions/3.11.7/bin/python3.11)
+
+Thread 6009 (idle): "MainThread"
+    _epoll.poll (kombu/utils/eventio.py:83)
+Thread 6031 (idle): "promptq-finisher"
+    get (queue.py:171)
+Thread 0x7F3A (active+gil): "ThreadPoolExecutor-0_17"
+    run (pipeline.py:90)
+'''
+
+
+def test_a_py_spy_dump_gives_each_thread_its_name_by_thread_id():
+    assert threads.names_from_dump(DUMP) == {6009: "MainThread", 6031: "promptq-finisher",
+                                             0x7F3A: "ThreadPoolExecutor-0_17"}
+
+
+@pytest.mark.parametrize(("name", "role"), [
+    ("ThreadPoolExecutor-0_17", "Celery pool threads (the jobs)"),
+    ("ThreadPoolExecutor-0_0", "Celery pool threads (the jobs)"),
+    ("MainThread", "main thread (Celery consumer)"),
+    ("promptq-finisher", "promptq-finisher"),
+    ("AnyIO worker thread", "AnyIO worker thread"),
+    ("Thread-3", "Thread"),
+    (None, "unnamed"),
+])
+def test_the_threads_of_one_pool_share_one_role(name, role):
+    assert threads.role(name) == role
+
+
+def test_per_job_sums_each_roles_cpu_over_processes_and_counts_new_threads_whole():
+    before = {1: {10: 1.0, 11: 0.5}, 2: {20: 2.0}}
+    after = {1: {10: 1.3, 11: 0.6, 12: 0.2}, 2: {20: 2.1}}
+    names = {1: {10: "ThreadPoolExecutor-0_0", 11: "promptq-finisher", 12: "ThreadPoolExecutor-0_1"},
+             2: {20: "ThreadPoolExecutor-0_0"}}
+    roles = dict(threads.per_job(before, after, names, jobs=100))
+    assert roles == pytest.approx({"Celery pool threads (the jobs)": 6.0, "promptq-finisher": 1.0})
+    assert list(dict(threads.per_job(before, after, names, jobs=100))) == [
+        "Celery pool threads (the jobs)", "promptq-finisher"]  # largest first
+
+
+def test_the_kernel_charges_a_busy_thread_its_cpu_and_an_idle_one_almost_none():
+
+    stop = threading.Event()
+    ids: dict[str, int] = {}
+
+    def busy() -> None:
+        ids["busy"] = threading.get_native_id()
+        end = time.process_time() + 10
+        while not stop.is_set() and time.process_time() < end:
+            sum(range(1000))
+
+    def idle() -> None:
+        ids["idle"] = threading.get_native_id()
+        stop.wait()
+
+    workers = [threading.Thread(target=busy), threading.Thread(target=idle)]
+    for w in workers:
+        w.start()
+    while len(ids) < 2:
+        time.sleep(0.01)
+    before = threads.cpu_s_by_thread(os.getpid())
+    time.sleep(0.3)
+    after = threads.cpu_s_by_thread(os.getpid())
+    stop.set()
+    for w in workers:
+        w.join()
+    assert after[ids["busy"]] - before[ids["busy"]] > 0.1
+    assert after[ids["idle"]] - before[ids["idle"]] < 0.01
