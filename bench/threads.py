@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from bench import pyspy
 
 _DUMP_THREAD = re.compile(r'^Thread (0x[0-9A-Fa-f]+|\d+) \([^)]*\): "(?P<name>[^"]*)"', re.MULTILINE)
-# A numbered pool thread ("ThreadPoolExecutor-0_17", "AnyIO worker thread") → its pool.
+# A numbered pool thread ("ThreadPoolExecutor-0_17", "Thread-3") → its pool.
 _NUMBERED = re.compile(r"[-_ ]?\d+(_\d+)?$")
 
 
@@ -58,30 +58,42 @@ def thread_names(pid: int) -> dict[int, str]:
 _LABELS = {"ThreadPoolExecutor": "Celery pool threads (the jobs)", "MainThread": "main thread (Celery consumer)"}
 
 
-def role(name: str | None) -> str:
+def role_in_any(name: str | None) -> str:
     """A thread's name without its number: all the threads of a pool share one role."""
     if not name:
         return "unnamed"
-    bare = _NUMBERED.sub("", name) or name
+    return _NUMBERED.sub("", name) or name
+
+
+def role(name: str | None) -> str:
+    """A Celery worker's thread's role: as `role_in_any`, with Celery's threads told apart."""
+    bare = role_in_any(name)
     return _LABELS.get(bare, bare)
 
 
 def per_job(before: dict[int, dict[int, float]], after: dict[int, dict[int, float]],
-            names: dict[int, dict[int, str]], jobs: int) -> list[tuple[str, float]]:
+            names: dict[int, dict[int, str]], jobs: int,
+            processes: dict[int, str] | None = None) -> list[tuple[str, float]]:
     """CPU ms per job by thread role over every process, largest first: `before` and
-    `after` are {pid: cpu_s_by_thread(pid)}, `names` {pid: thread_names(pid)}."""
+    `after` are {pid: cpu_s_by_thread(pid)}, `names` {pid: thread_names(pid)}. The
+    threads of a process named in `processes` ({pid: "API"}) have roles of their own
+    ("API: MainThread"); the others are taken for Celery workers."""
+    processes = processes or {}
     by_role: dict[str, float] = defaultdict(float)
     for pid, threads in after.items():
         for tid, cpu_s in threads.items():
-            by_role[role(names.get(pid, {}).get(tid))] += cpu_s - before.get(pid, {}).get(tid, 0.0)
+            name = names.get(pid, {}).get(tid)
+            key = f"{processes[pid]}: {role_in_any(name)}" if pid in processes else role(name)
+            by_role[key] += cpu_s - before.get(pid, {}).get(tid, 0.0)
     return sorted(((r, s / jobs * 1000) for r, s in by_role.items()), key=lambda item: -item[1])
 
 
 class ThreadCPU:
-    """`with ThreadCPU(pids) as t:` … `t.per_job(n)` afterwards."""
+    """`with ThreadCPU(pids) as t:` … `t.per_job(n)` afterwards; `processes` as in `per_job`."""
 
-    def __init__(self, pids: Sequence[int]) -> None:
+    def __init__(self, pids: Sequence[int], processes: dict[int, str] | None = None) -> None:
         self.pids = list(pids)
+        self.processes = processes or {}
         self._before: dict[int, dict[int, float]] = {}
         self._after: dict[int, dict[int, float]] = {}
         self._names: dict[int, dict[int, str]] = {}
@@ -95,7 +107,7 @@ class ThreadCPU:
         self._names = {pid: thread_names(pid) for pid in self.pids}
 
     def per_job(self, jobs: int) -> list[tuple[str, float]]:
-        return per_job(self._before, self._after, self._names, jobs)
+        return per_job(self._before, self._after, self._names, jobs, self.processes)
 
 
 def describe(roles: list[tuple[str, float]]) -> str:

@@ -113,7 +113,7 @@ def _profile(pq: h.Promptq, base: h.Baseline, sim: h.Sim, hooks: h.WebhookReceiv
         return pyspy.describe({}, "")
     rate = 250
     with (pyspy.Recording(pq.pids(), h.LOG_ROOT / "profiles", f"throughput-{latency:g}s", rate=rate) as rec,
-          threads.ThreadCPU(pq.pids()) as by_thread):
+          threads.ThreadCPU(pq.pids(), {pq.api_pid: "API"}) as by_thread):
         promptq_run(pq, sim, hooks, n, f"prof{latency:g}", latency)
     with (pyspy.Recording(base.pids(), h.LOG_ROOT / "profiles", f"throughput-baseline-{latency:g}s",
                           rate=rate) as base_rec,

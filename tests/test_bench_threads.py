@@ -59,6 +59,15 @@ def test_per_job_sums_each_roles_cpu_over_processes_and_counts_new_threads_whole
         "Celery pool threads (the jobs)", "promptq-finisher"]  # largest first
 
 
+def test_the_threads_of_a_named_process_are_counted_apart_under_its_name():
+    before = {1: {10: 1.0}, 2: {20: 1.0, 21: 0.0}}
+    after = {1: {10: 1.2}, 2: {20: 1.1, 21: 0.3}}
+    names = {1: {10: "MainThread"}, 2: {20: "MainThread", 21: "AnyIO worker thread"}}
+    roles = dict(threads.per_job(before, after, names, jobs=100, processes={2: "API"}))
+    assert roles == pytest.approx({"main thread (Celery consumer)": 2.0, "API: MainThread": 1.0,
+                                   "API: AnyIO worker thread": 3.0})
+
+
 def test_the_kernel_charges_a_busy_thread_its_cpu_and_an_idle_one_almost_none():
 
     stop = threading.Event()
