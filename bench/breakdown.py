@@ -3,10 +3,10 @@
 The throughput runs say how much CPU promptq spends per job under load; this says on
 what, without contention. A child process (fresh settings: PostgreSQL, the simulator
 at zero latency, a webhook receiver in the parent) runs the jobs one after another
-and reads each of its threads' CPU (psutil): the job's own thread (limiter, SDK call,
-validation, webhook POST) and the threads that work for it (claimer: the claim; finisher:
-ledger row + terminal state + outbox; events: live events and counters; webhook
-records: delivered attempts). Baselines, same child, same run:
+and reads each of its threads' CPU (bench/threads.py): the job's own thread (limiter,
+SDK call, validation, webhook POST) and the threads that work for it (claimer: the
+claim; finisher: ledger row + terminal state + outbox; events: live events and
+counters; webhook records: delivered attempts). Baselines, same child, same run:
 
 - the bare SDK call: the request the throughput baseline makes (bench/baseline_app.py),
   on one thread, so that the ratio is "a whole job / the call it wraps";
@@ -86,12 +86,14 @@ def run(quick: bool) -> list[Row]:
 # -- the child ------------------------------------------------------------------
 
 def _thread_cpu() -> dict[str, float]:
-    """CPU seconds of each of this process's Python threads, by thread name."""
+    """CPU seconds of each of this process's Python threads, by thread name (the kernel's
+    per-thread account, bench/threads.py)."""
+    import os
     import threading
 
-    import psutil
+    from bench.threads import cpu_s_by_thread
 
-    by_id = {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+    by_id = cpu_s_by_thread(os.getpid())
     return {t.name: by_id.get(t.native_id, 0.0) for t in threading.enumerate()}
 
 

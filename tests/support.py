@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from promptq.launch import Processes, free_port, throwaway_postgres
+from promptq.store.models import Batch
 
 
 REDIS_URL = os.environ.get("PROMPTQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -110,3 +111,28 @@ class WorkerProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log.close()
+
+
+def queued_jobs(engine: Any, n: int, *, webhook_url: str | None = None, batch: Batch | None = None,
+                **fields: Any) -> list[str]:
+    """The ids of `n` jobs stored queued (task job_posting_extraction, tenant acme, texts
+    "document 0", "document 1", …); `fields` override columns. Of `batch`, stored with
+    them in one transaction, as the API does (a batch committed alone has no open job: a
+    live worker's relay may complete it)."""
+    from sqlmodel import Session
+
+    from promptq.api.submission import insert_jobs, job_row
+    from promptq.prompts.registry import get_task
+    from promptq.store.status import Priority
+
+    task = get_task("job_posting_extraction")
+    rows = [job_row(tenant="acme", task=task, text=f"document {i}", priority=Priority.BATCH,
+                    webhook_url=webhook_url, metadata=None, batch_id=batch.id if batch else None) | fields
+            for i in range(n)]
+    with Session(engine) as s:
+        if batch is not None:
+            s.add(batch)
+            s.flush()
+        insert_jobs(s, rows)
+        s.commit()
+    return [row["id"] for row in rows]

@@ -7,10 +7,10 @@ finish to this thread and waits for the commit: nothing is acknowledged, counted
 sent before its transaction committed, exactly as when it committed alone. The
 thread commits as soon as a finish arrives; what arrives during a commit forms the
 next group (group commit, workers/group_commit.py): at rest a finish waits for
-nothing, under load many share one transaction. (Lingering up to 20 ms for the finishes of the process's
-other running jobs, as PostgreSQL's commit_delay does, made no difference to CPU
-per job within the runs' noise and took provider → terminal at saturation from
-28 to 52 ms, p50 of full benchmark runs.)
+nothing, under load many share one transaction. (Lingering up to 20 ms for the
+finishes of the process's other running jobs, as PostgreSQL's commit_delay does, made
+no difference to CPU per job within the runs' noise and took provider → terminal at
+saturation from 28 to 52 ms, p50 of full benchmark runs.)
 
 After the commit the thread also counts the group's jobs down on their batches, in
 one round trip (promptq/batch_progress.py), and completes a batch whose countdown
@@ -18,9 +18,8 @@ reached zero, its `batch.completed` webhook joining the deliveries of the job th
 finished it. A countdown or completion that fails is logged and left to the relay,
 which completes batches with no open job; the jobs' own results stand.
 
-A group that fails is committed again one finish at a time, so that one finish the
-store refuses fails only its own job, and every waiter gets its own answer (a
-result, or the store's exception) — none is left waiting.
+A group that fails is committed again one finish at a time (GroupCommit's rule), so
+that one finish the store refuses fails only its own job.
 """
 
 from __future__ import annotations

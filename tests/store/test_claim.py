@@ -8,27 +8,17 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from promptq.api.submission import insert_jobs, job_row
-from promptq.prompts.registry import get_task
 from promptq.store import jobs
 from promptq.store.engine import engine_for
 from promptq.store.models import Job, utcnow
-from promptq.store.status import JobStatus, Priority
+from promptq.store.status import JobStatus
+from support import queued_jobs
 
 # On PostgreSQL a group of CLAIM_GROUP_MIN or more claims is one UPDATE; fewer, one each
 # (always, on SQLite). Both ways must claim and return the same.
 ONE_STATEMENT, ONE_PER_JOB = 1, 1000
 ways = pytest.mark.parametrize("claim_group_min", [ONE_STATEMENT, ONE_PER_JOB],
                                ids=["one-statement", "one-per-job"])
-
-
-def queued_jobs(engine, n: int, **fields) -> list[str]:
-    rows = [job_row(tenant="acme", task=get_task("job_posting_extraction"), text=f"document {i}",
-                    priority=Priority.BATCH, webhook_url=None, metadata=None) | fields for i in range(n)]
-    with Session(engine) as s:
-        insert_jobs(s, rows)
-        s.commit()
-    return [row["id"] for row in rows]
 
 
 def stored(engine, job_ids: list[str]) -> dict[str, Job]:

@@ -6,29 +6,18 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from promptq.api.submission import insert_jobs, job_row
-from promptq.prompts.registry import get_task
 from promptq.store import jobs
 from promptq.store.engine import engine_for
 from promptq.store.models import Batch, Job, LedgerEntry, LedgerLine, WebhookDelivery
-from promptq.store.status import JobStatus, Priority
+from promptq.store.status import JobStatus
+from support import queued_jobs
 
 
 def running_jobs(engine, n: int, *, webhook_url: str | None = "https://example.com/hook",
                  batch: Batch | None = None) -> list[jobs.Claim]:
-    """`n` claimed jobs; of `batch`, stored with them in one transaction, as the API does
-    (a batch committed alone has no open job: a live worker's relay may complete it)."""
-    task = get_task("job_posting_extraction")
-    rows = [job_row(tenant="acme", task=task, text=f"document {i}", priority=Priority.BATCH,
-                    webhook_url=webhook_url, metadata=None, batch_id=batch.id if batch else None)
-            for i in range(n)]
-    with Session(engine) as s:
-        if batch is not None:
-            s.add(batch)
-            s.flush()
-        insert_jobs(s, rows)
-        s.commit()
-    claims = [jobs.claim(engine, row["id"], lease_s=30) for row in rows]
+    """`n` claimed jobs (support.queued_jobs, claimed one by one)."""
+    claims = [jobs.claim(engine, job_id, lease_s=30)
+              for job_id in queued_jobs(engine, n, webhook_url=webhook_url, batch=batch)]
     assert all(claims)
     return claims
 

@@ -12,7 +12,7 @@ from promptq.store.engine import engine_for
 from promptq.store.models import Job
 from promptq.store.status import JobStatus
 from promptq.workers.claimer import new_claimer
-from store.test_claim import queued_jobs
+from support import queued_jobs
 
 
 def test_claims_arriving_together_share_statements_and_each_thread_gets_its_job(own_database: str) -> None:
