@@ -28,6 +28,7 @@ import psycopg
 import redis
 import requests
 
+from bench.threads import switches as thread_switches
 from promptq.launch import Processes, free_port, http_ok, throwaway_postgres, wait_for
 from promptq.receiver import WebhookReceiver  # noqa: F401  (the benchmarks' webhook endpoint)
 from promptq.samples import job_posting
@@ -104,7 +105,7 @@ def tree(pids: Sequence[int]) -> list[psutil.Process]:
 @dataclass(frozen=True)
 class Usage:
     """What process trees have used so far: CPU seconds (user + system), of them system
-    seconds (blocking I/O, thread hand-offs), and context switches."""
+    seconds (blocking I/O, thread hand-offs), and context switches of all their threads."""
 
     cpu_s: float = 0.0
     system_s: float = 0.0
@@ -115,17 +116,18 @@ class Usage:
 
 
 def usage(pids: Sequence[int]) -> Usage:
-    """The Usage of the processes and their descendants."""
+    """The Usage of the processes and their descendants. Context switches are summed over
+    the threads (psutil's `num_ctx_switches` counts a process's main thread only)."""
     cpu = system = 0.0
     switches = 0
     for p in tree(pids):
         try:
-            t, c = p.cpu_times(), p.num_ctx_switches()
+            t = p.cpu_times()
         except psutil.NoSuchProcess:
             continue
         cpu += t.user + t.system
         system += t.system
-        switches += c.voluntary + c.involuntary
+        switches += thread_switches([p.pid])
     return Usage(cpu, system, switches)
 
 

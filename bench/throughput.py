@@ -26,9 +26,10 @@ few hundred GIL-held samples at 100/s left the shares a few points apart between
 for its note: promptq's time by library and by innermost promptq function, and both
 stacks' GIL-held CPU ms per job by what it was spent for (the SDK call, Celery/kombu,
 store statements, webhook POSTs, …: bench/pyspy.py `per_job_by_role`), and, from the
-kernel's per-thread account, both stacks' CPU ms per job by thread (the jobs' pool
-threads, the claimer, the finisher, …: bench/threads.py). The two differ: GIL-held samples
-also count a GIL holder the kernel has descheduled, so they are wall time, not CPU.
+kernel's per-thread account, both stacks' CPU ms and context switches per job by thread
+(the jobs' pool threads, the claimer, the finisher, …: bench/threads.py). The two differ:
+GIL-held samples also count a GIL holder the kernel has descheduled, so they are wall
+time, not CPU.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def _profile(pq: h.Promptq, base: h.Baseline, sim: h.Sim, hooks: h.WebhookReceiv
     roles = (f"GIL-held CPU ms per job by what it was spent for (same runs; approximate): promptq "
              f"{pyspy.describe_roles(pyspy.per_job_by_role(rec.stacks, rate, n))}; baseline "
              f"{pyspy.describe_roles(pyspy.per_job_by_role(base_rec.stacks, rate, n))}")
-    cpu = (f"CPU ms per job by thread (the kernel's account, same runs): promptq "
+    cpu = (f"CPU ms and context switches (sw) per job by thread (the kernel's account, same runs): promptq "
            f"{threads.describe(by_thread.per_job(n))}; baseline {threads.describe(base_by_thread.per_job(n))}")
     return pyspy.describe(pyspy.summarise(rec.stacks), f"API + 2 workers, {n} jobs") + ". " + roles + ". " + cpu
 
@@ -187,7 +188,7 @@ def _rows(latency: float, n: int, results: dict[str, list[dict[str, Any]]], prof
         f"the machine was {busy:.0%} busy (baseline: {base_cpu * base_jps / 1000:.2f} cores, {base_busy:.0%}); "
         f"median {h.median([x['running'] for x in p]):.0f} jobs running at once (of 400 threads); "
         f"per job {h.median([x['sys_ms'] for x in p]):.2f} ms of it system CPU and "
-        f"{h.median([x['switches'] for x in p]):.0f} context switches (baseline "
+        f"{h.median([x['switches'] for x in p]):.0f} context switches over all threads (baseline "
         f"{h.median([x['sys_ms'] for x in b]):.2f} ms, {h.median([x['switches'] for x in b]):.0f}): "
         f"blocking round trips, each a GIL hand-off. {profile()}")
     if failed:

@@ -1,4 +1,5 @@
-"""bench/threads.py: CPU per job by thread role, from the kernel's per-thread account."""
+"""bench/threads.py: CPU and context switches per job by thread role, from the kernel's
+per-thread account."""
 
 from __future__ import annotations
 
@@ -48,24 +49,35 @@ def test_the_threads_of_one_pool_share_one_role(name, role):
     assert threads.role(name) == role
 
 
-def test_per_job_sums_each_roles_cpu_over_processes_and_counts_new_threads_whole():
-    before = {1: {10: 1.0, 11: 0.5}, 2: {20: 2.0}}
-    after = {1: {10: 1.3, 11: 0.6, 12: 0.2}, 2: {20: 2.1}}
+S = threads.Sched
+
+
+def test_per_job_sums_each_roles_cpu_and_switches_over_processes_and_counts_new_threads_whole():
+    before = {1: {10: S(1.0, 100), 11: S(0.5, 7)}, 2: {20: S(2.0, 50)}}
+    after = {1: {10: S(1.3, 400), 11: S(0.6, 17), 12: S(0.2, 200)}, 2: {20: S(2.1, 150)}}
     names = {1: {10: "ThreadPoolExecutor-0_0", 11: "promptq-finisher", 12: "ThreadPoolExecutor-0_1"},
              2: {20: "ThreadPoolExecutor-0_0"}}
     roles = dict(threads.per_job(before, after, names, jobs=100))
-    assert roles == pytest.approx({"Celery pool threads (the jobs)": 6.0, "promptq-finisher": 1.0})
-    assert list(dict(threads.per_job(before, after, names, jobs=100))) == [
-        "Celery pool threads (the jobs)", "promptq-finisher"]  # largest first
+    assert roles["Celery pool threads (the jobs)"] == pytest.approx((6.0, 6.0))  # (0.3+0.2+0.1) s, 600 sw
+    assert roles["promptq-finisher"] == pytest.approx((1.0, 0.1))
+    assert list(roles) == ["Celery pool threads (the jobs)", "promptq-finisher"]  # most CPU first
 
 
 def test_the_threads_of_a_named_process_are_counted_apart_under_its_name():
-    before = {1: {10: 1.0}, 2: {20: 1.0, 21: 0.0}}
-    after = {1: {10: 1.2}, 2: {20: 1.1, 21: 0.3}}
+    before = {1: {10: S(1.0, 0)}, 2: {20: S(1.0, 0), 21: S(0.0, 0)}}
+    after = {1: {10: S(1.2, 10)}, 2: {20: S(1.1, 20), 21: S(0.3, 30)}}
     names = {1: {10: "MainThread"}, 2: {20: "MainThread", 21: "AnyIO worker thread"}}
     roles = dict(threads.per_job(before, after, names, jobs=100, processes={2: "API"}))
-    assert roles == pytest.approx({"main thread (Celery consumer)": 2.0, "API: MainThread": 1.0,
-                                   "API: AnyIO worker thread": 3.0})
+    assert {role: used.cpu_ms for role, used in roles.items()} == pytest.approx(
+        {"main thread (Celery consumer)": 2.0, "API: MainThread": 1.0, "API: AnyIO worker thread": 3.0})
+    assert roles["API: AnyIO worker thread"].switches == pytest.approx(0.3)
+
+
+def test_a_description_gives_each_roles_cpu_and_switches_and_the_totals():
+    roles = [("Celery pool threads (the jobs)", threads.PerJob(2.94, 58.8)),
+             ("promptq-finisher", threads.PerJob(0.29, 4.0)), ("promptq-leases", threads.PerJob(0.001, 0.1))]
+    assert threads.describe(roles) == ("Celery pool threads (the jobs) 2.94 ms / 59 sw, "
+                                       "promptq-finisher 0.29 ms / 4 sw (total 3.23 ms / 63 sw)")
 
 
 def test_the_kernel_charges_a_busy_thread_its_cpu_and_an_idle_one_almost_none():
@@ -96,3 +108,28 @@ def test_the_kernel_charges_a_busy_thread_its_cpu_and_an_idle_one_almost_none():
         w.join()
     assert after[ids["busy"]] - before[ids["busy"]] > 0.1
     assert after[ids["idle"]] - before[ids["idle"]] < 0.01
+
+
+def test_every_threads_context_switches_count_not_only_the_main_threads():
+    """A thread that sleeps 200 times is switched out at least 200 times, and the
+    process's total has them (psutil's figure reads the main thread's status only)."""
+    ids: dict[str, int] = {}
+    slept, finish = threading.Event(), threading.Event()
+
+    def sleeper() -> None:
+        ids["tid"] = threading.get_native_id()
+        for _ in range(200):
+            time.sleep(0.0005)
+        slept.set()
+        finish.wait(10)  # stays alive, so that its count can be read
+
+    worker = threading.Thread(target=sleeper)
+    total_before = threads.switches([os.getpid()])
+    worker.start()
+    assert slept.wait(10)
+    after = threads.sched_by_thread(os.getpid())
+    total_after = threads.switches([os.getpid()])
+    finish.set()
+    worker.join()
+    assert after[ids["tid"]].switches >= 200
+    assert total_after - total_before >= 200
