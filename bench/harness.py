@@ -16,9 +16,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import psycopg
 import redis
 import requests
 
-from bench.threads import switches as thread_switches
+from bench.threads import switches_between, switches_by_thread
 from promptq.launch import Processes, free_port, http_ok, throwaway_postgres, wait_for
 from promptq.receiver import WebhookReceiver  # noqa: F401  (the benchmarks' webhook endpoint)
 from promptq.samples import job_posting
@@ -103,23 +103,34 @@ def tree(pids: Sequence[int]) -> list[psutil.Process]:
 
 
 @dataclass(frozen=True)
+class Spent:
+    """What process trees used between two readings: CPU seconds (user + system), of
+    them system seconds (blocking I/O, thread hand-offs), and context switches."""
+
+    cpu_s: float
+    system_s: float
+    switches: int
+
+
+@dataclass(frozen=True)
 class Usage:
-    """What process trees have used so far: CPU seconds (user + system), of them system
-    seconds (blocking I/O, thread hand-offs), and context switches of all their threads."""
+    """What process trees have used so far: CPU seconds, of them system seconds, and
+    each thread's context switches (psutil's `num_ctx_switches` counts a process's main
+    thread only). `later - earlier` is what was spent between the two."""
 
     cpu_s: float = 0.0
     system_s: float = 0.0
-    switches: int = 0
+    thread_switches: Mapping[tuple[int, int], int] = field(default_factory=dict)
 
-    def __sub__(self, other: Usage) -> Usage:
-        return Usage(self.cpu_s - other.cpu_s, self.system_s - other.system_s, self.switches - other.switches)
+    def __sub__(self, earlier: Usage) -> Spent:
+        return Spent(self.cpu_s - earlier.cpu_s, self.system_s - earlier.system_s,
+                     switches_between(earlier.thread_switches, self.thread_switches))
 
 
 def usage(pids: Sequence[int]) -> Usage:
-    """The Usage of the processes and their descendants. Context switches are summed over
-    the threads (psutil's `num_ctx_switches` counts a process's main thread only)."""
+    """The Usage of the processes and their descendants."""
     cpu = system = 0.0
-    switches = 0
+    alive = []
     for p in tree(pids):
         try:
             t = p.cpu_times()
@@ -127,8 +138,8 @@ def usage(pids: Sequence[int]) -> Usage:
             continue
         cpu += t.user + t.system
         system += t.system
-        switches += thread_switches([p.pid])
-    return Usage(cpu, system, switches)
+        alive.append(p.pid)
+    return Usage(cpu, system, switches_by_thread(alive))
 
 
 def service_pids() -> list[int]:

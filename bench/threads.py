@@ -24,7 +24,7 @@ import os
 import re
 import subprocess
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from bench import pyspy
@@ -68,9 +68,16 @@ def cpu_s_by_thread(pid: int) -> dict[int, float]:
     return {tid: s.cpu_s for tid, s in sched_by_thread(pid).items()}
 
 
-def switches(pids: Sequence[int]) -> int:
-    """Context switches of every live thread of the processes `pids`, so far."""
-    return sum(s.switches for pid in pids for s in sched_by_thread(pid).values())
+def switches_by_thread(pids: Sequence[int]) -> dict[tuple[int, int], int]:
+    """Context switches so far of every live thread of the processes `pids`, by
+    (process id, thread id)."""
+    return {(pid, tid): s.switches for pid in pids for tid, s in sched_by_thread(pid).items()}
+
+
+def switches_between(before: Mapping[tuple[int, int], int], after: Mapping[tuple[int, int], int]) -> int:
+    """Context switches made between two `switches_by_thread` readings: a thread that
+    started meanwhile counts whole, one that ended is not counted (its count is gone)."""
+    return sum(n - before.get(key, 0) for key, n in after.items())
 
 
 def names_from_dump(text: str) -> dict[int, str]:

@@ -112,7 +112,7 @@ def test_the_kernel_charges_a_busy_thread_its_cpu_and_an_idle_one_almost_none():
 
 def test_every_threads_context_switches_count_not_only_the_main_threads():
     """A thread that sleeps 200 times is switched out at least 200 times, and the
-    process's total has them (psutil's figure reads the main thread's status only)."""
+    process's count has them (psutil's reads the main thread's status only)."""
     ids: dict[str, int] = {}
     slept, finish = threading.Event(), threading.Event()
 
@@ -124,12 +124,18 @@ def test_every_threads_context_switches_count_not_only_the_main_threads():
         finish.wait(10)  # stays alive, so that its count can be read
 
     worker = threading.Thread(target=sleeper)
-    total_before = threads.switches([os.getpid()])
+    total_before = threads.switches_by_thread([os.getpid()])
     worker.start()
     assert slept.wait(10)
     after = threads.sched_by_thread(os.getpid())
-    total_after = threads.switches([os.getpid()])
+    total_after = threads.switches_by_thread([os.getpid()])
     finish.set()
     worker.join()
     assert after[ids["tid"]].switches >= 200
-    assert total_after - total_before >= 200
+    assert threads.switches_between(total_before, total_after) >= 200
+
+
+def test_switches_between_readings_count_new_threads_whole_and_ended_ones_not_at_all():
+    before = {(1, 10): 100, (1, 11): 50, (1, 12): 7}   # thread 12 ends meanwhile
+    after = {(1, 10): 130, (1, 11): 50, (1, 13): 20}   # thread 13 starts meanwhile
+    assert threads.switches_between(before, after) == 30 + 0 + 20
