@@ -28,7 +28,7 @@ import psycopg
 import redis
 import requests
 
-from bench.threads import switches_between, switches_by_thread
+from bench.threads import Sched, sched_by_thread, spent
 from promptq.launch import Processes, free_port, http_ok, throwaway_postgres, wait_for
 from promptq.receiver import WebhookReceiver  # noqa: F401  (the benchmarks' webhook endpoint)
 from promptq.samples import job_posting
@@ -120,11 +120,11 @@ class Usage:
 
     cpu_s: float = 0.0
     system_s: float = 0.0
-    thread_switches: Mapping[tuple[int, int], int] = field(default_factory=dict)
+    threads: Mapping[tuple[int, int], Sched] = field(default_factory=dict)  # (pid, tid) → use
 
     def __sub__(self, earlier: Usage) -> Spent:
-        return Spent(self.cpu_s - earlier.cpu_s, self.system_s - earlier.system_s,
-                     switches_between(earlier.thread_switches, self.thread_switches))
+        switches = sum(s.switches for s in spent(earlier.threads, self.threads).values())
+        return Spent(self.cpu_s - earlier.cpu_s, self.system_s - earlier.system_s, switches)
 
 
 def usage(pids: Sequence[int]) -> Usage:
@@ -139,7 +139,7 @@ def usage(pids: Sequence[int]) -> Usage:
         cpu += t.user + t.system
         system += t.system
         alive.append(p.pid)
-    return Usage(cpu, system, switches_by_thread(alive))
+    return Usage(cpu, system, {(pid, tid): used for pid in alive for tid, used in sched_by_thread(pid).items()})
 
 
 def service_pids() -> list[int]:

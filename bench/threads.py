@@ -25,7 +25,7 @@ import re
 import subprocess
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from bench import pyspy
 
@@ -68,16 +68,18 @@ def cpu_s_by_thread(pid: int) -> dict[int, float]:
     return {tid: s.cpu_s for tid, s in sched_by_thread(pid).items()}
 
 
-def switches_by_thread(pids: Sequence[int]) -> dict[tuple[int, int], int]:
-    """Context switches so far of every live thread of the processes `pids`, by
-    (process id, thread id)."""
-    return {(pid, tid): s.switches for pid in pids for tid, s in sched_by_thread(pid).items()}
+K = TypeVar("K")
+_NOTHING = Sched(0.0, 0)
 
 
-def switches_between(before: Mapping[tuple[int, int], int], after: Mapping[tuple[int, int], int]) -> int:
-    """Context switches made between two `switches_by_thread` readings: a thread that
-    started meanwhile counts whole, one that ended is not counted (its count is gone)."""
-    return sum(n - before.get(key, 0) for key, n in after.items())
+def spent(before: Mapping[K, Sched], after: Mapping[K, Sched]) -> dict[K, Sched]:
+    """What each thread used between two readings: a thread that started meanwhile
+    counts whole, one that ended is not counted (its account is gone with it)."""
+    used = {}
+    for key, now in after.items():
+        was = before.get(key, _NOTHING)
+        used[key] = Sched(now.cpu_s - was.cpu_s, now.switches - was.switches)
+    return used
 
 
 def names_from_dump(text: str) -> dict[int, str]:
@@ -123,22 +125,22 @@ def per_job(before: dict[int, dict[int, Sched]], after: dict[int, dict[int, Sche
     CPU first: `before` and `after` are {pid: sched_by_thread(pid)}, `names` {pid:
     thread_names(pid)}. The threads of a process named in `processes` ({pid: "API"})
     have roles of their own ("API: MainThread"); the others are taken for Celery workers.
-    A thread that started meanwhile is counted whole."""
+    Threads are counted as `spent` counts them."""
     processes = processes or {}
-    by_role: dict[str, Sched] = defaultdict(lambda: Sched(0.0, 0))
+    by_role: dict[str, Sched] = defaultdict(lambda: _NOTHING)
     for pid, threads in after.items():
-        for tid, used in threads.items():
+        for tid, used in spent(before.get(pid, {}), threads).items():
             name = names.get(pid, {}).get(tid)
             key = f"{processes[pid]}: {role_in_any(name)}" if pid in processes else role(name)
-            was = before.get(pid, {}).get(tid, Sched(0.0, 0))
             so_far = by_role[key]
-            by_role[key] = Sched(so_far.cpu_s + used.cpu_s - was.cpu_s, so_far.switches + used.switches - was.switches)
+            by_role[key] = Sched(so_far.cpu_s + used.cpu_s, so_far.switches + used.switches)
     per = [(r, PerJob(s.cpu_s / jobs * 1000, s.switches / jobs)) for r, s in by_role.items()]
     return sorted(per, key=lambda item: -item[1].cpu_ms)
 
 
-class ThreadCPU:
-    """`with ThreadCPU(pids) as t:` … `t.per_job(n)` afterwards; `processes` as in `per_job`."""
+class ThreadUse:
+    """`with ThreadUse(pids) as t:` … `t.per_job(n)` afterwards: CPU and context switches
+    per job by thread role; `processes` as in `per_job`."""
 
     def __init__(self, pids: Sequence[int], processes: dict[int, str] | None = None) -> None:
         self.pids = list(pids)
@@ -147,7 +149,7 @@ class ThreadCPU:
         self._after: dict[int, dict[int, Sched]] = {}
         self._names: dict[int, dict[int, str]] = {}
 
-    def __enter__(self) -> ThreadCPU:
+    def __enter__(self) -> ThreadUse:
         self._before = {pid: sched_by_thread(pid) for pid in self.pids}
         return self
 

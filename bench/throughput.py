@@ -114,11 +114,11 @@ def _profile(pq: h.Promptq, base: h.Baseline, sim: h.Sim, hooks: h.WebhookReceiv
         return pyspy.describe({}, "")
     rate = 250
     with (pyspy.Recording(pq.pids(), h.LOG_ROOT / "profiles", f"throughput-{latency:g}s", rate=rate) as rec,
-          threads.ThreadCPU(pq.pids(), {pq.api_pid: "API"}) as by_thread):
+          threads.ThreadUse(pq.pids(), {pq.api_pid: "API"}) as by_thread):
         promptq_run(pq, sim, hooks, n, f"prof{latency:g}", latency)
     with (pyspy.Recording(base.pids(), h.LOG_ROOT / "profiles", f"throughput-baseline-{latency:g}s",
                           rate=rate) as base_rec,
-          threads.ThreadCPU(base.pids()) as base_by_thread):
+          threads.ThreadUse(base.pids()) as base_by_thread):
         _baseline_run(base, sim, n, f"bprof{latency:g}", latency)
     h.log(f"throughput {latency:g} s: profiled one more run of {n} jobs on each stack")
     roles = (f"GIL-held CPU ms per job by what it was spent for (same runs; approximate): promptq "

@@ -124,18 +124,20 @@ def test_every_threads_context_switches_count_not_only_the_main_threads():
         finish.wait(10)  # stays alive, so that its count can be read
 
     worker = threading.Thread(target=sleeper)
-    total_before = threads.switches_by_thread([os.getpid()])
+    total_before = threads.sched_by_thread(os.getpid())
     worker.start()
     assert slept.wait(10)
     after = threads.sched_by_thread(os.getpid())
-    total_after = threads.switches_by_thread([os.getpid()])
     finish.set()
     worker.join()
     assert after[ids["tid"]].switches >= 200
-    assert threads.switches_between(total_before, total_after) >= 200
+    assert sum(s.switches for s in threads.spent(total_before, after).values()) >= 200
 
 
-def test_switches_between_readings_count_new_threads_whole_and_ended_ones_not_at_all():
-    before = {(1, 10): 100, (1, 11): 50, (1, 12): 7}   # thread 12 ends meanwhile
-    after = {(1, 10): 130, (1, 11): 50, (1, 13): 20}   # thread 13 starts meanwhile
-    assert threads.switches_between(before, after) == 30 + 0 + 20
+def test_what_was_spent_between_readings_counts_new_threads_whole_and_ended_ones_not_at_all():
+    before = {(1, 10): S(1.0, 100), (1, 11): S(0.5, 50), (1, 12): S(0.1, 7)}   # thread 12 ends meanwhile
+    after = {(1, 10): S(1.2, 130), (1, 11): S(0.5, 50), (1, 13): S(0.3, 20)}   # thread 13 starts meanwhile
+    used = threads.spent(before, after)
+    assert sum(s.switches for s in used.values()) == 30 + 0 + 20
+    assert list(used) == [(1, 10), (1, 11), (1, 13)]
+    assert used[(1, 10)] == pytest.approx((0.2, 30)) and used[(1, 13)] == pytest.approx((0.3, 20))
