@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # How long a worker thread may wait for rate-limit capacity before it hands the job
     # back to the queue (seconds); waiting never counts against the attempt budget.
     capacity_wait_s: float = 5.0
+    # A worker process reserves rate-limit capacity for its calls of this many seconds at
+    # once and settles them locally (workers/ratelimit/lease.py); 0: one reservation in
+    # Redis per call. Others see a cooldown this process did not set up to this late.
+    rate_limit_lease_s: float = Field(0.1, ge=0.0, le=5.0)
     # Per-job budget of provider attempts (transport retries, repairs and fallbacks; a
     # split document's calls that extracted a piece do not count).
     max_attempts: int = 8

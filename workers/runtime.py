@@ -67,7 +67,7 @@ def build_runtime(settings: Settings) -> Runtime:
         engine=engine,
         redis=client,
         limiter=RateLimiter(RedisBackend(client, prefix=settings.redis_prefix),
-                            load_limits(settings.rate_limits_file)),
+                            load_limits(settings.rate_limits_file), lease_s=settings.rate_limit_lease_s),
         llm=LLMClient.from_settings(settings),
         leases=LeaseKeeper(engine, settings.job_lease_s),
         policy=RetryPolicy(max_attempts=settings.max_attempts),

@@ -13,7 +13,8 @@ nothing up front.
 
 Modules: ``limits`` (values), ``table`` (the limit table), ``bucket`` (the math),
 ``headers`` (parsing), ``backend`` (the storage protocol), ``redis_backend`` and
-``memory`` (its two implementations), ``limiter`` (what the worker calls).
+``memory`` (its two implementations), ``lease`` (capacity a process reserves ahead of
+its calls), ``limiter`` (what the worker calls).
 """
 
 from .backend import RateLimitBackend

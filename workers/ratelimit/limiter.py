@@ -9,6 +9,11 @@
 
 (`settle_with_headers` is `r.settle(...)` then `observe_headers(...)` in one backend call.)
 
+With ``lease_s`` > 0 (the worker's default: ``Settings.rate_limit_lease_s``) a process
+reserves in the shared backend for its calls of the next ``lease_s`` seconds at once
+and settles them locally (``lease.py``): under load, most calls then cost no backend
+round trip.
+
 Token counts are what the provider counts against its limits: the estimate
 before the call (input tokens, and ``max_tokens`` for output), the usage after.
 
@@ -25,14 +30,16 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from .backend import BucketKey, RateLimitBackend
 from .bucket import BucketSpec, Charge, bucket_specs, charges_for
 from .errors import CapacityWait
 from .headers import Observation, parse_rate_limit_headers
+from .lease import Lease, lease_size
 from .limits import Dimension, Limits
 from .table import LimitTable
 
@@ -58,7 +65,7 @@ class Reservation:
 
     def __init__(self, limiter: RateLimiter, provider: str, model: str, key: BucketKey,
                  charges: tuple[Charge, ...], input_tokens: int, output_tokens: int,
-                 granted_at_s: float) -> None:
+                 granted_at_s: float, lease: Lease | None = None) -> None:
         self.provider = provider
         self.model = model
         self.input_tokens = input_tokens
@@ -68,6 +75,7 @@ class Reservation:
         self._limiter = limiter
         self._key = key
         self._charges = charges
+        self._lease = lease  # handed out of this lease; None: reserved in the backend alone
 
     def settle(self, input_tokens: int, output_tokens: int) -> bool:
         """Correct the reservation by the actual usage (tokens)."""
@@ -89,12 +97,14 @@ class RateLimiter:
     ``learned_ttl_s``: how long a learned limit outlives the last response that
     advertised it; ``learned_refresh_s``: how stale this process's copy of the
     learned limits may be (seconds both), on ``clock`` (seconds, monotonic;
-    default ``time.monotonic``; a simulation may pass its own).
+    default ``time.monotonic``; a simulation may pass its own). ``lease_s``: how long a
+    lease of this process's calls lasts (seconds; 0: every call reserves in the backend
+    alone; see ``lease.py``).
     """
 
     def __init__(self, backend: RateLimitBackend, limits: LimitTable, *,
                  learned_ttl_s: float = LEARNED_TTL_S, learned_refresh_s: float = LEARNED_REFRESH_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 lease_s: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._backend = backend
         self._clock = clock
         self._limits = limits
@@ -108,12 +118,19 @@ class RateLimiter:
         self._learn_written: dict[BucketKey, tuple[float, Mapping[Dimension, int]]] = {}
         # (provider, model) -> (the learned limits they were built from, the buckets)
         self._specs: dict[tuple[str, str], tuple[Mapping[Dimension, int], tuple[BucketSpec, ...]]] = {}
+        self._lease_s = lease_s
+        self._leases: dict[BucketKey, Lease] = {}  # the current lease of each bucket
+        self._renewing: set[BucketKey] = set()  # buckets whose next lease a thread is taking
+        self._lease_lock = threading.Lock()  # held over `_leases`, `_renewing` and the leases
 
     def reserve(self, provider: str, model: str, *, input_tokens: int, output_tokens: int) -> Reservation:
         """Take one request and the estimated tokens now, or raise ``CapacityWait``."""
         _check_tokens(input_tokens, output_tokens)
         key = self._key(provider, model)
-        charges = charges_for(self._specs_for(provider, model), input_tokens, output_tokens)
+        specs = self._specs_for(provider, model)
+        charges = charges_for(specs, input_tokens, output_tokens)
+        if self._lease_s > 0:
+            return self._reserve_leased(provider, model, key, specs, charges, input_tokens, output_tokens)
         decision = self._backend.reserve(key, charges)
         if not decision.granted:
             raise CapacityWait(decision.wait_s, decision.reason)
@@ -141,13 +158,97 @@ class RateLimiter:
                 time.sleep(min(left, wait.wait_s + random.uniform(0, min(0.05, 0.1 * wait.wait_s))))
         yield reservation
 
+    def _reserve_leased(self, provider: str, model: str, key: BucketKey, specs: tuple[BucketSpec, ...],
+                        charges: tuple[Charge, ...], input_tokens: int, output_tokens: int) -> Reservation:
+        """Hand the call out of the bucket's lease, or take the next lease for it.
+
+        No thread waits for another here: 200 threads queueing on one lock, each
+        needing the GIL to go on, cost more than the round trip the lease saves (a
+        convoy, seen in a py-spy dump: 180 of 200 threads waiting on the lock). A
+        thread that finds the lease busy, or another thread taking the next one,
+        reserves its call in the backend alone, as without leases."""
+        now = self._clock()
+        previous: Lease | None = None
+        if not self._lease_lock.acquire(blocking=False):
+            return self._reserve_alone(provider, model, key, charges, input_tokens, output_tokens)
+        try:
+            lease = self._leases.get(key)
+            if (lease is not None and lease.specs is specs and now - lease.taken_s < self._lease_s
+                    and lease.take(charges)):
+                return Reservation(self, provider, model, key, charges, input_tokens, output_tokens,
+                                   lease.at_s + (now - lease.taken_s), lease)
+            renewing = key not in self._renewing
+            if renewing:
+                self._renewing.add(key)
+                previous = self._leases.pop(key, None)
+        finally:
+            self._lease_lock.release()
+        if not renewing:
+            return self._reserve_alone(provider, model, key, charges, input_tokens, output_tokens)
+        try:
+            if previous is not None:
+                self._give_back_lease(key, previous)
+            size = (lease_size(charges, previous.handed_out, now - previous.taken_s, self._lease_s)
+                    if previous is not None else charges)
+            decision = self._backend.reserve(key, size)
+            if not decision.granted and size != charges:  # no room for more than this call
+                size = charges
+                decision = self._backend.reserve(key, size)
+            if not decision.granted:
+                raise CapacityWait(decision.wait_s, decision.reason)
+            lease = Lease.of(now, decision.at_s, specs, size)
+            lease.take(charges)
+            with self._lease_lock:
+                self._leases[key] = lease
+            return Reservation(self, provider, model, key, charges, input_tokens, output_tokens,
+                               decision.at_s, lease)
+        finally:
+            with self._lease_lock:
+                self._renewing.discard(key)
+
+    def _reserve_alone(self, provider: str, model: str, key: BucketKey, charges: tuple[Charge, ...],
+                       input_tokens: int, output_tokens: int) -> Reservation:
+        decision = self._backend.reserve(key, charges)
+        if not decision.granted:
+            raise CapacityWait(decision.wait_s, decision.reason)
+        return Reservation(self, provider, model, key, charges, input_tokens, output_tokens, decision.at_s)
+
+    def _give_back_lease(self, key: BucketKey, lease: Lease) -> None:
+        """What is left of an ended lease back to its bucket, with the latest ceilings."""
+        remainder = lease.remainder()
+        if remainder or lease.ceilings:
+            self._backend.settle(key, remainder, lease.ceilings)
+
+    def _into_lease(self, reservation: Reservation, corrections: Sequence[Charge],
+                    ceilings: Sequence[Charge] = ()) -> bool:
+        """Keep a reservation's corrections (and the latest ceilings) in the lease it was
+        handed out of, while that lease lasts; False: the backend takes them (the lease
+        ended, or another thread is in it: no thread waits for another)."""
+        if reservation._lease is None:
+            return False
+        if not corrections and not ceilings:
+            return True  # nothing to keep
+        if not self._lease_lock.acquire(blocking=False):
+            return False
+        try:
+            if self._leases.get(reservation._key) is not reservation._lease:
+                return False
+            reservation._lease.give_back(corrections)
+            if ceilings:
+                reservation._lease.lower_to(ceilings)
+            return True
+        finally:
+            self._lease_lock.release()
+
     def settle(self, reservation: Reservation, *, input_tokens: int, output_tokens: int) -> bool:
         """Refund what was reserved beyond the actual usage, or charge what it exceeded."""
         _check_tokens(input_tokens, output_tokens)
         if reservation.closed:
             return False
         reservation.closed = True
-        self._backend.give_back(reservation._key, _corrections(reservation, input_tokens, output_tokens))
+        corrections = _corrections(reservation, input_tokens, output_tokens)
+        if not self._into_lease(reservation, corrections):
+            self._backend.give_back(reservation._key, corrections)
         return True
 
     def settle_with_headers(self, reservation: Reservation, *, input_tokens: int, output_tokens: int,
@@ -161,7 +262,9 @@ class RateLimiter:
             return self.observe_headers(reservation.provider, reservation.model, headers, now=now)
         reservation.closed = True
         observations, ceilings = self._follow(reservation.provider, reservation.model, headers, now)
-        self._backend.settle(reservation._key, _corrections(reservation, input_tokens, output_tokens), ceilings)
+        corrections = _corrections(reservation, input_tokens, output_tokens)
+        if not self._into_lease(reservation, corrections, ceilings):
+            self._backend.settle(reservation._key, corrections, ceilings)
         return observations
 
     def release(self, reservation: Reservation) -> bool:
@@ -169,13 +272,23 @@ class RateLimiter:
         if reservation.closed:
             return False
         reservation.closed = True
-        self._backend.give_back(reservation._key, reservation._charges)
+        if not self._into_lease(reservation, reservation._charges):
+            self._backend.give_back(reservation._key, reservation._charges)
         return True
 
     def cooldown(self, provider: str, model: str, *, seconds: float) -> None:
         """Stop every worker's reservations for the model for ``seconds`` (e.g. a
-        429's retry-after); a longer cooldown already running is kept."""
-        self._backend.cooldown(self._key(provider, model), seconds)
+        429's retry-after); a longer cooldown already running is kept. This process
+        stops at once; the others when their lease ends (``lease_s`` at most)."""
+        self._cooldown(self._key(provider, model), seconds)
+
+    def _cooldown(self, key: BucketKey, seconds: float) -> None:
+        self._backend.cooldown(key, seconds)
+        if self._lease_s > 0:
+            with self._lease_lock:
+                lease = self._leases.pop(key, None)
+            if lease is not None:
+                self._give_back_lease(key, lease)
 
     def cooldown_remaining(self, provider: str, model: str) -> float:
         """Seconds left of the model's cooldown, 0 when none."""
@@ -206,7 +319,13 @@ class RateLimiter:
         ``date`` header (default: this host's clock). Returns what was parsed.
         """
         observations, ceilings = self._follow(provider, model, headers, now)
-        self._backend.lower_to(self._key(provider, model), ceilings)
+        key = self._key(provider, model)
+        if ceilings and self._lease_s > 0:
+            with self._lease_lock:  # what this process leased is no more than the provider has left
+                lease = self._leases.get(key)
+                if lease is not None:
+                    lease.lower_to(ceilings)
+        self._backend.lower_to(key, ceilings)
         return observations
 
     def _follow(self, provider: str, model: str, headers: Mapping[str, str], now: dt.datetime | None,
@@ -229,7 +348,7 @@ class RateLimiter:
                 per_minute = o.limit or configured.get(d) or self._learned_for(key).get(d)
                 cooldowns.append(min(o.reset_s, 60.0 / per_minute) if per_minute else o.reset_s)
         if cooldowns:
-            self._backend.cooldown(key, max(cooldowns))
+            self._cooldown(key, max(cooldowns))
         return observations, ceilings
 
     def _learn(self, key: BucketKey, advertised: Mapping[Dimension, int]) -> None:

@@ -74,12 +74,19 @@ def table(policy: dict[str, float] | None = None, **limits: int) -> LimitTable:
     })
 
 
+@pytest.fixture(params=[0.0, 0.1], ids=["per-call", "leased"])
+def lease_s(request: pytest.FixtureRequest) -> float:
+    """Every behaviour holds with each call reserved alone and with leases of 0.1 s (the
+    worker's default): the tests' calls come within a lease of each other."""
+    return request.param
+
+
 @pytest.fixture
-def make_limiter(backend_factory: Callable[[], Any]) -> Callable[..., RateLimiter]:
+def make_limiter(backend_factory: Callable[[], Any], lease_s: float) -> Callable[..., RateLimiter]:
     """``make_limiter(requests_per_minute=60, ...)``: a new limiter (a new worker) on the shared store."""
 
     def make(policy: dict[str, float] | None = None, **limits: int) -> RateLimiter:
-        return RateLimiter(backend_factory(), table(policy, **limits))
+        return RateLimiter(backend_factory(), table(policy, **limits), lease_s=lease_s)
 
     return make
 
@@ -90,11 +97,11 @@ def empty_table(policy: dict[str, float] | None = None) -> LimitTable:
 
 
 @pytest.fixture
-def make_unconfigured(backend_factory: Callable[[], Any]) -> Callable[..., RateLimiter]:
+def make_unconfigured(backend_factory: Callable[[], Any], lease_s: float) -> Callable[..., RateLimiter]:
     """``make_unconfigured(policy, learned_refresh_s=...)``: a new limiter (a new
     worker) on the shared store whose table configures nothing, as deployed by default."""
 
     def make(policy: dict[str, float] | None = None, **options: float) -> RateLimiter:
-        return RateLimiter(backend_factory(), empty_table(policy), **options)
+        return RateLimiter(backend_factory(), empty_table(policy), **{"lease_s": lease_s, **options})
 
     return make

@@ -61,13 +61,13 @@ class ProviderBucket:
 
 
 def simulate(provider_capacity: float, learned: bool = False, workers: int = 24, processes: int = 4,
-             seed: int = 7) -> tuple[int, int, int]:
+             seed: int = 7, lease_s: float = 0.0) -> tuple[int, int, int]:
     """Returns (requests admitted after warm-up, requests sent, requests answered 429)."""
     rng = random.Random(seed)
     now = [0.0]
     backend = MemoryBackend(clock=lambda: now[0])
     limits = empty_table(policy={}) if learned else table(policy={}, requests_per_minute=RPM)
-    limiters = [RateLimiter(backend, limits, clock=lambda: now[0]) for _ in range(processes)]
+    limiters = [RateLimiter(backend, limits, clock=lambda: now[0], lease_s=lease_s) for _ in range(processes)]
     answers: dict[int, dict[str, str]] = {}  # worker -> the headers of the answer it awaits
     provider = ProviderBucket(provider_capacity)
     events: list[tuple[float, int, str, int]] = []
@@ -111,6 +111,7 @@ def simulate(provider_capacity: float, learned: bool = False, workers: int = 24,
     return admitted_late, sent, throttled
 
 
+@pytest.mark.parametrize("lease_s", [0.0, 0.1], ids=["per-call", "leased"])
 @pytest.mark.parametrize("learned", [False, True], ids=["configured", "learned"])
 @pytest.mark.parametrize(
     "provider_capacity",
@@ -118,8 +119,8 @@ def simulate(provider_capacity: float, learned: bool = False, workers: int = 24,
     ids=["bucket-of-one-minute", "bucket-of-one-second"],
 )
 def test_fleet_reaches_95_percent_of_the_limit_with_under_1_percent_429(provider_capacity: float,
-                                                                      learned: bool) -> None:
-    admitted, sent, throttled = simulate(provider_capacity, learned)
+                                                                      learned: bool, lease_s: float) -> None:
+    admitted, sent, throttled = simulate(provider_capacity, learned, lease_s=lease_s)
     print(f"admitted {admitted / ((SIM_S - WARM_UP_S) * RPM / 60):.3f} of the limit, 429 {throttled}/{sent}")
     assert admitted / ((SIM_S - WARM_UP_S) * RPM / 60) >= 0.95
     assert throttled / sent < 0.01

@@ -217,8 +217,8 @@ def test_a_configured_limit_is_known_too_for_the_cooldown(make_limiter: MakeLimi
 # --- limits learned from the providers' headers ----------------------------------
 
 
-def test_with_the_packaged_table_nothing_is_limited(backend_factory: Callable[[], Any]) -> None:
-    limiter = RateLimiter(backend_factory(), load_limits())
+def test_with_the_packaged_table_nothing_is_limited(backend_factory: Callable[[], Any], lease_s: float) -> None:
+    limiter = RateLimiter(backend_factory(), load_limits(), lease_s=lease_s)
     for model in (MODEL, ("anthropic", "claude-sonnet-4-6"), ("openai", "gpt-4o")):
         for _ in range(100):
             limiter.reserve(*model, input_tokens=10**6, output_tokens=10**5)
@@ -362,7 +362,8 @@ def test_settle_with_headers_refunds_the_estimate_then_lowers_to_what_the_provid
     assert not limiter.settle(reservation, input_tokens=0, output_tokens=0)  # already settled
 
 
-def test_settle_with_headers_equals_settle_then_observe_headers(backend_factory: Callable[[], Any]) -> None:
+def test_settle_with_headers_equals_settle_then_observe_headers(backend_factory: Callable[[], Any],
+                                                               lease_s: float) -> None:
     headers = {"anthropic-ratelimit-output-tokens-limit": "600",
                "anthropic-ratelimit-output-tokens-remaining": "12",
                "anthropic-ratelimit-output-tokens-reset": "2026-11-28T12:00:01Z"}
@@ -370,7 +371,7 @@ def test_settle_with_headers_equals_settle_then_observe_headers(backend_factory:
     def limiter_for(model: str) -> RateLimiter:  # 10 output tokens/s, 20 of burst, on model only
         return RateLimiter(backend_factory(), LimitTable.from_dict({
             "policy": EXACT_2S, "limits": [{"provider": "anthropic", "models": [model],
-                                            "output_tokens_per_minute": 600}]}))
+                                            "output_tokens_per_minute": 600}]}), lease_s=lease_s)
 
     one, two = limiter_for("model-a"), limiter_for("model-b")
     r1 = one.reserve("anthropic", "model-a", input_tokens=0, output_tokens=20)
