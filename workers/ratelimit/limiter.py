@@ -131,10 +131,7 @@ class RateLimiter:
         charges = charges_for(specs, input_tokens, output_tokens)
         if self._lease_s > 0:
             return self._reserve_leased(provider, model, key, specs, charges, input_tokens, output_tokens)
-        decision = self._backend.reserve(key, charges)
-        if not decision.granted:
-            raise CapacityWait(decision.wait_s, decision.reason)
-        return Reservation(self, provider, model, key, charges, input_tokens, output_tokens, decision.at_s)
+        return self._reserve_alone(provider, model, key, charges, input_tokens, output_tokens)
 
     @contextmanager
     def acquire(self, provider: str, model: str, *, input_tokens: int, output_tokens: int,
@@ -208,6 +205,7 @@ class RateLimiter:
 
     def _reserve_alone(self, provider: str, model: str, key: BucketKey, charges: tuple[Charge, ...],
                        input_tokens: int, output_tokens: int) -> Reservation:
+        """The call reserved in the backend by itself (no lease)."""
         decision = self._backend.reserve(key, charges)
         if not decision.granted:
             raise CapacityWait(decision.wait_s, decision.reason)
