@@ -33,6 +33,17 @@ def test_development_without_keys_has_the_dev_key():
     assert Settings(api_keys="").tenant_keys() == {DEV_API_KEY: "dev"}
 
 
+def test_rate_limit_leases_default_to_a_tenth_of_a_second_and_0_turns_them_off():
+    assert Settings().rate_limit_lease_s == 0.1
+    assert Settings(rate_limit_lease_s=0).rate_limit_lease_s == 0
+
+
+@pytest.mark.parametrize("bad", [-0.1, 60])
+def test_a_negative_or_minutes_long_lease_is_refused(bad):
+    with pytest.raises(ValidationError, match="rate_limit_lease_s"):
+        Settings(rate_limit_lease_s=bad)
+
+
 def test_the_readme_documents_every_setting():
     """Each PROMPTQ_* variable (or the provider variable it is read from) is in README's
     configuration table, so that a new setting cannot ship undocumented."""

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from .backend import BucketKey, RateLimitBackend
-from .bucket import BucketSpec, Charge, bucket_specs, charges_for
+from .bucket import BucketSpec, Charge, Decision, bucket_specs, charges_for
 from .errors import CapacityWait
 from .headers import Observation, parse_rate_limit_headers
 from .lease import Lease, lease_size
@@ -191,8 +191,7 @@ class RateLimiter:
             if not decision.granted and size != charges:  # no room for more than this call
                 size = charges
                 decision = self._backend.reserve(key, size)
-            if not decision.granted:
-                raise CapacityWait(decision.wait_s, decision.reason)
+            _raise_unless_granted(decision)
             lease = Lease.of(now, decision.at_s, specs, size)
             lease.take(charges)
             with self._lease_lock:
@@ -207,8 +206,7 @@ class RateLimiter:
                        input_tokens: int, output_tokens: int) -> Reservation:
         """The call reserved in the backend by itself (no lease)."""
         decision = self._backend.reserve(key, charges)
-        if not decision.granted:
-            raise CapacityWait(decision.wait_s, decision.reason)
+        _raise_unless_granted(decision)
         return Reservation(self, provider, model, key, charges, input_tokens, output_tokens, decision.at_s)
 
     def _give_back_lease(self, key: BucketKey, lease: Lease) -> None:
@@ -404,6 +402,11 @@ class RateLimiter:
         specs = bucket_specs(Limits.of({**learned, **configured}), self._limits.policy)
         self._specs[provider, model] = (learned, specs)
         return specs
+
+
+def _raise_unless_granted(decision: Decision) -> None:
+    if not decision.granted:
+        raise CapacityWait(decision.wait_s, decision.reason)
 
 
 def _corrections(reservation: Reservation, input_tokens: int, output_tokens: int) -> list[Charge]:
