@@ -87,13 +87,20 @@ class Lease:
             self.left[c.spec.dimension] = self.left.get(c.spec.dimension, 0.0) + c.amount
 
     def lower_to(self, ceilings: Sequence[Charge]) -> None:
-        """The provider says no more than a ceiling is left: neither is in the lease.
-        The ceilings are also applied to the bucket when the lease is given back."""
+        """The provider says no more than a ceiling is left: neither is in the lease."""
         for c in ceilings:
             d = c.spec.dimension
             if d in self.left:
                 self.left[d] = min(self.left[d], c.amount)
-        self.ceilings = tuple(ceilings)
+
+    def keep(self, corrections: Sequence[Charge], ceilings: Sequence[Charge]) -> None:
+        """A settled call's corrections (see `give_back`) and the ceilings its response
+        gave, kept until the lease is given back: the latest ceilings then reach the
+        bucket with the remainder (ceilings the bucket already had are not kept here)."""
+        self.give_back(corrections)
+        if ceilings:
+            self.lower_to(ceilings)
+            self.ceilings = tuple(ceilings)
 
     def remainder(self) -> list[Charge]:
         """What goes back to the bucket when the lease ends (negative: charged)."""

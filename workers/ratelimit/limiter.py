@@ -123,6 +123,11 @@ class RateLimiter:
         self._renewing: set[BucketKey] = set()  # buckets whose next lease a thread is taking
         self._lease_lock = threading.Lock()  # held over `_leases`, `_renewing` and the leases
 
+    @property
+    def lease_s(self) -> float:
+        """How long a lease of this process's calls lasts (seconds; 0: no leases)."""
+        return self._lease_s
+
     def reserve(self, provider: str, model: str, *, input_tokens: int, output_tokens: int) -> Reservation:
         """Take one request and the estimated tokens now, or raise ``CapacityWait``."""
         _check_tokens(input_tokens, output_tokens)
@@ -229,9 +234,7 @@ class RateLimiter:
         try:
             if self._leases.get(reservation._key) is not reservation._lease:
                 return False
-            reservation._lease.give_back(corrections)
-            if ceilings:
-                reservation._lease.lower_to(ceilings)
+            reservation._lease.keep(corrections, ceilings)
             return True
         finally:
             self._lease_lock.release()
@@ -317,7 +320,9 @@ class RateLimiter:
         observations, ceilings = self._follow(provider, model, headers, now)
         key = self._key(provider, model)
         if ceilings and self._lease_s > 0:
-            with self._lease_lock:  # what this process leased is no more than the provider has left
+            # What this process leased is no more than the provider has left. The bucket
+            # is lowered below, now: the lease does not keep the ceilings to lower it again.
+            with self._lease_lock:
                 lease = self._leases.get(key)
                 if lease is not None:
                     lease.lower_to(ceilings)

@@ -68,10 +68,16 @@ def test_corrections_and_ceilings_change_what_goes_back() -> None:
     assert lease.remainder() == [Charge(REQUESTS, 1), Charge(TOKENS, 70)]
     lease.give_back([Charge(TOKENS, -100)])                        # another used more than reserved
     assert lease.remainder() == [Charge(REQUESTS, 1), Charge(TOKENS, -30)]
-    lease.give_back([Charge(TOKENS, 130)])
-    lease.lower_to([Charge(TOKENS, 50)])                          # the provider has 50 left
+    lease.keep([Charge(TOKENS, 130)], [Charge(TOKENS, 50)])       # settled; the provider has 50 left
     assert lease.remainder() == [Charge(REQUESTS, 1), Charge(TOKENS, 50)]
-    assert lease.ceilings == (Charge(TOKENS, 50),)
+    assert lease.ceilings == (Charge(TOKENS, 50),)                 # for the bucket, with the remainder
+
+
+def test_a_ceiling_the_bucket_already_has_only_caps_the_lease() -> None:
+    lease = Lease.of(0.0, 0.0, (REQUESTS,), [Charge(REQUESTS, 10)])
+    lease.lower_to([Charge(REQUESTS, 4)])
+    assert lease.remainder() == [Charge(REQUESTS, 4)]
+    assert lease.ceilings == ()
 
 
 # --- the limiter with leases -----------------------------------------------------
@@ -202,3 +208,31 @@ def test_no_thread_waits_for_another_in_the_lease(backend: CountingBackend, cloc
                                          done.set()), daemon=True).start()
         assert done.wait(5.0)
     assert backend.reserves[-1] == (Charge(limiter._specs_for(*MODEL)[0], 1),)
+
+
+def test_ceilings_from_a_settled_response_reach_the_bucket_when_the_lease_ends(
+        backend: CountingBackend, clock: Clock) -> None:
+    limiter = worker(backend, clock, requests_per_minute=60_000)
+    r = limiter.reserve(*MODEL, input_tokens=0, output_tokens=0)
+    limiter.settle_with_headers(r, input_tokens=0, output_tokens=0,
+                                headers={"anthropic-ratelimit-requests-remaining": "7"})
+    assert backend.settles == []  # kept in the lease: no round trip
+    clock.now += LEASE_S
+    limiter.reserve(*MODEL, input_tokens=0, output_tokens=0)
+    assert backend.settles == [([], [Charge(limiter._specs_for(*MODEL)[0], 7)])]
+
+
+def test_ceilings_observed_outside_a_settlement_lower_the_bucket_once_not_again_later(
+        backend: CountingBackend, clock: Clock) -> None:
+    limiter = worker(backend, clock, requests_per_minute=60_000)
+    for _ in range(10):  # leases grow: the current one holds more than 7
+        limiter.reserve(*MODEL, input_tokens=0, output_tokens=0)
+        clock.now += 0.0001
+    limiter.observe_headers(*MODEL, {"anthropic-ratelimit-requests-remaining": "7"})
+    assert level(backend, limiter, clock, Dimension.REQUESTS) <= 7  # lowered at once
+    assert limiter._leases[limiter._key(*MODEL)].left[Dimension.REQUESTS] == 7  # and the lease capped
+    clock.now += 5.0  # the bucket refills; the lease ends and the next call takes another
+    limiter.reserve(*MODEL, input_tokens=0, output_tokens=0)
+    spec = limiter._specs_for(*MODEL)[0]
+    assert backend.settles[-1] == ([Charge(spec, 7)], [])  # the remainder, no stale ceiling
+    assert level(backend, limiter, clock, Dimension.REQUESTS) > 4000
