@@ -54,3 +54,13 @@ def test_the_readme_documents_every_setting():
     for name, field in Settings.model_fields.items():
         names = getattr(field.validation_alias, "choices", None) or [f"PROMPTQ_{name.upper()}"]
         assert any(f"`{n}`" in table for n in names), f"{names[0]} is not in README's configuration table"
+
+
+def test_workers_keep_to_two_malloc_arenas_unless_told_otherwise():
+    assert Settings().worker_malloc_arenas == 2
+    assert Settings(worker_malloc_arenas=0).worker_malloc_arenas == 0  # glibc's default
+
+
+def test_a_negative_arena_count_is_refused():
+    with pytest.raises(ValidationError, match="worker_malloc_arenas"):
+        Settings(worker_malloc_arenas=-1)

@@ -7,12 +7,22 @@ imports none of them (dependencies point from tasks/ to workers/, not back).
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
+from celery.signals import (worker_init, worker_process_init, worker_process_shutdown, worker_ready,
+                            worker_shutdown)
 
 import celeryconfig
 
 app = Celery("promptq", include=["promptq.tasks.jobs", "promptq.tasks.webhooks"])
 app.config_from_object(celeryconfig)
+
+
+@worker_init.connect
+def _limit_malloc_arenas(**_: object) -> None:
+    # before the pool's threads start (workers/malloc_arenas.py); prefork children inherit it
+    from promptq.settings import get_settings
+    from promptq.workers.malloc_arenas import limit_malloc_arenas
+
+    limit_malloc_arenas(get_settings().worker_malloc_arenas)
 
 
 @worker_ready.connect
