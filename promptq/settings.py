@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     # glibc malloc arenas a worker process may use (0: glibc's default, 8 per core). glibc
     # gives a thread that allocates while others hold the arenas a new one, up to that
     # default: 200 busy threads end up spread over 16 arenas on 2 cores, each holding
-    # freed memory of its own (bench/: peak RSS at 200 calls in flight 364 → 291 MB with 2).
+    # freed memory of its own (bench/ resources, 3 runs each: peak RSS at 200 calls in
+    # flight 359–368 MB without the limit, 329–348 MB with 2; noisy, see README).
     worker_malloc_arenas: int = Field(2, ge=0, le=64)
     # Celery task events (received/started/succeeded, 3 broker messages per job) for
     # Flower's task pages. Off: they cost more CPU than the rest of Celery's work per
