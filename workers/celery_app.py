@@ -61,7 +61,4 @@ def _write_what_is_queued() -> None:
 
     rt = runtime.current()
     if rt is not None:
-        rt.claimer.stop()
-        rt.finisher.stop()
-        rt.delivered_log.stop()
-        rt.events.close()
+        rt.write_what_is_queued()

@@ -38,6 +38,15 @@ class Runtime:
     claimer: Claimer  # job claims, made in groups by one thread: `claimer(job_id)`
     finisher: Finisher  # job finishes, group-committed by one thread
 
+    def write_what_is_queued(self) -> None:
+        """Make the job claims and finishes, delivered webhook attempts and live events
+        still queued in this process, and stop the threads that make them (later ones
+        are made by their callers, alone)."""
+        self.claimer.stop()
+        self.finisher.stop()
+        self.delivered_log.stop()
+        self.events.close()
+
 
 _runtime: Runtime | None = None
 _lock = threading.Lock()

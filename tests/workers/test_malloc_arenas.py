@@ -12,10 +12,17 @@ from promptq.workers.malloc_arenas import limit_malloc_arenas
 
 # 40 threads allocating at once (blocks of 2,000 bytes: malloc's, not Python's small-object
 # allocator), then glibc's malloc_stats(), which prints one "Arena N:" per arena to stderr.
+# argv: "limit N" calls limit_malloc_arenas(N) and prints its result; "worker-start" sends
+# Celery's worker_init, as a starting worker does, with the settings' default.
 THREADS_ALLOCATING = textwrap.dedent("""
     import ctypes, sys, threading
-    from promptq.workers.malloc_arenas import limit_malloc_arenas
-    print(limit_malloc_arenas(int(sys.argv[1])))
+    if sys.argv[1] == "limit":
+        from promptq.workers.malloc_arenas import limit_malloc_arenas
+        print(limit_malloc_arenas(int(sys.argv[2])))
+    else:
+        from celery.signals import worker_init
+        import promptq.workers.celery_app
+        worker_init.send(sender=None)
     done = threading.Event()
     def work():
         kept = [bytearray(2000) for _ in range(200)]
@@ -32,22 +39,27 @@ THREADS_ALLOCATING = textwrap.dedent("""
 glibc = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 
 
-def arenas_after_threads(limit: int) -> tuple[str, int]:
-    out = subprocess.run([sys.executable, "-c", THREADS_ALLOCATING, str(limit)], capture_output=True,
+def arenas_after_threads(*how: str) -> tuple[str, int]:
+    out = subprocess.run([sys.executable, "-c", THREADS_ALLOCATING, *how], capture_output=True,
                          text=True, timeout=60, check=True)
     return out.stdout.strip(), sum(line.startswith("Arena ") for line in out.stderr.splitlines())
 
 
 @glibc
 def test_a_limited_process_keeps_its_threads_in_that_many_arenas() -> None:
-    assert arenas_after_threads(2) == ("True", 2)
+    assert arenas_after_threads("limit", "2") == ("True", 2)
 
 
 @glibc
 def test_without_a_limit_glibc_gives_busy_threads_arenas_of_their_own() -> None:
-    applied, arenas = arenas_after_threads(0)
+    applied, arenas = arenas_after_threads("limit", "0")
     assert applied == "False"
     assert arenas > 2  # glibc's default: up to 8 per core
+
+
+@glibc
+def test_a_starting_worker_limits_itself_to_the_settings_arenas() -> None:
+    assert arenas_after_threads("worker-start") == ("", 2)  # PROMPTQ_WORKER_MALLOC_ARENAS: 2
 
 
 def test_zero_leaves_glibc_s_default() -> None:

@@ -16,10 +16,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     rt = build_runtime(Settings(database_url=f"sqlite:///{tmp_path / 'rt.db'}", rate_limit_lease_s=0.25,
                                 max_attempts=3))
     yield rt
-    rt.claimer.stop()
-    rt.finisher.stop()
-    rt.delivered_log.stop()
-    rt.events.close()
+    rt.write_what_is_queued()
     rt.engine.dispose()
 
 
@@ -30,4 +27,3 @@ def test_the_rate_limiter_takes_its_lease_length_from_the_settings(runtime: Runt
 def test_the_retry_policy_and_stores_follow_the_settings(runtime: Runtime, tmp_path: Path) -> None:
     assert runtime.policy.max_attempts == 3
     assert runtime.engine.url.database == str(tmp_path / "rt.db")
-    assert runtime.settings.rate_limit_lease_s == 0.25

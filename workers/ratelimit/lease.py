@@ -96,7 +96,8 @@ class Lease:
     def keep(self, corrections: Sequence[Charge], ceilings: Sequence[Charge]) -> None:
         """A settled call's corrections (see `give_back`) and the ceilings its response
         gave, kept until the lease is given back: the latest ceilings then reach the
-        bucket with the remainder (ceilings the bucket already had are not kept here)."""
+        bucket with the remainder. (Ceilings observed apart from a settlement lower the
+        bucket at once and only cap the lease: `lower_to`.)"""
         self.give_back(corrections)
         if ceilings:
             self.lower_to(ceilings)
