@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # freed memory of its own (bench/ resources, 3 runs each: peak RSS at 200 calls in
     # flight 359–368 MB without the limit, 329–348 MB with 2; noisy, see README).
     worker_malloc_arenas: int = Field(2, ge=0, le=64)
+    # Container allocations between two collections of the GC's youngest generation
+    # (0: CPython's 700), and how long a thread may hold the GIL before a waiting one
+    # claims it, seconds (0: CPython's 0.005). CPython's values cost a worker of 200
+    # threads an eighth of its CPU in collections and forced GIL hand-overs
+    # (workers/interpreter.py; bench.ab, both orders: see README).
+    worker_gc_threshold: int = Field(50_000, ge=0, le=10_000_000)
+    worker_switch_interval_s: float = Field(0.05, ge=0.0, le=1.0)
     # Celery task events (received/started/succeeded, 3 broker messages per job) for
     # Flower's task pages. Off: they cost more CPU than the rest of Celery's work per
     # job (bench/), and Flower lists workers by their heartbeats without them.

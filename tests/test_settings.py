@@ -64,3 +64,17 @@ def test_workers_keep_to_two_malloc_arenas_unless_told_otherwise():
 def test_a_negative_arena_count_is_refused():
     with pytest.raises(ValidationError, match="worker_malloc_arenas"):
         Settings(worker_malloc_arenas=-1)
+
+
+def test_workers_collect_garbage_less_often_and_switch_threads_less_often_than_cpython():
+    settings = Settings()
+    assert (settings.worker_gc_threshold, settings.worker_switch_interval_s) == (50_000, 0.05)
+    off = Settings(worker_gc_threshold=0, worker_switch_interval_s=0)  # CPython's own values
+    assert (off.worker_gc_threshold, off.worker_switch_interval_s) == (0, 0)
+
+
+@pytest.mark.parametrize("field, value", [("worker_gc_threshold", -1), ("worker_switch_interval_s", -0.01),
+                                          ("worker_switch_interval_s", 5)])
+def test_a_negative_gc_threshold_or_an_out_of_range_switch_interval_is_refused(field, value):
+    with pytest.raises(ValidationError, match=field):
+        Settings(**{field: value})

@@ -17,12 +17,16 @@ app.config_from_object(celeryconfig)
 
 
 @worker_init.connect
-def _limit_malloc_arenas(**_: object) -> None:
-    # before the pool's threads start (workers/malloc_arenas.py); prefork children inherit it
+def _tune_process(**_: object) -> None:
+    # before the pool's threads start (workers/malloc_arenas.py, workers/interpreter.py);
+    # prefork children inherit both
     from promptq.settings import get_settings
+    from promptq.workers.interpreter import tune_interpreter
     from promptq.workers.malloc_arenas import limit_malloc_arenas
 
-    limit_malloc_arenas(get_settings().worker_malloc_arenas)
+    settings = get_settings()
+    limit_malloc_arenas(settings.worker_malloc_arenas)
+    tune_interpreter(settings.worker_gc_threshold, settings.worker_switch_interval_s)
 
 
 @worker_ready.connect
