@@ -7,12 +7,12 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import urllib3
 from standardwebhooks.webhooks import Webhook
 
 from promptq.receiver import WebhookReceiver
@@ -127,7 +127,7 @@ def test_a_receiver_that_does_not_answer_in_time_is_a_failed_attempt_not_an_exce
         result = sender.post(url, SECRET, "msg_5", "{}", allowed_hosts=["127.0.0.1"], timeout_s=0.3,
                              client=sender.WebhookClient())
         assert result.status_code is None and not result.delivered
-        assert result.error == "ReadTimeoutError" and result.latency_ms >= 250
+        assert result.error == "TimeoutError" and result.latency_ms >= 250
     finally:
         listener.close()
 
@@ -179,10 +179,10 @@ def test_a_pinned_https_post_verifies_the_certificate_against_the_urls_host_not_
         status = client.post(f"https://hooks.example:{port}/in", b"{}", {}, address="127.0.0.1", timeout_s=5)
         assert status == 204
         # The same address under another name: the certificate does not match it.
-        with pytest.raises(urllib3.exceptions.SSLError, match="other.example"):
+        with pytest.raises(ssl.SSLCertVerificationError, match="other.example"):
             client.post(f"https://other.example:{port}/in", b"{}", {}, address="127.0.0.1", timeout_s=5)
         # Without that CA (the default: certifi's bundle) the certificate is not trusted.
-        with pytest.raises(urllib3.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(ssl.SSLCertVerificationError, match="CERTIFICATE_VERIFY_FAILED"):
             sender.WebhookClient().post(f"https://hooks.example:{port}/in", b"{}", {}, address="127.0.0.1",
                                         timeout_s=5)
 
@@ -221,3 +221,64 @@ def test_a_receivers_long_answer_is_not_read_to_its_end_and_its_connection_is_dr
 
 def test_a_short_answer_is_read_and_its_connection_kept():
     assert len(set(_posts_then_peers(_PeerRecorder, 3, 204))) == 1
+
+
+class _Closing(_PeerRecorder):
+    """Answers 204 on a keep-alive connection, then closes it (an idle timeout, say)."""
+
+    closed = threading.Event()
+
+    def do_POST(self) -> None:  # noqa: N802
+        super().do_POST()
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+        type(self).closed.set()
+
+
+def test_a_kept_connection_the_receiver_closed_is_not_reused_and_the_post_still_succeeds():
+    _Closing.peers = []
+    with serving(_Closing) as server:
+        client = sender.WebhookClient()
+        url = f"http://127.0.0.1:{server.server_address[1]}/in"
+        assert client.post(url, b"{}", {}, address=None, timeout_s=5) == 204
+        assert _Closing.closed.wait(5)
+        assert client.post(url, b"{}", {}, address=None, timeout_s=5) == 204
+    first, second = _Closing.peers
+    assert first != second, "the second POST came on a new connection"
+
+
+def test_a_kept_connection_takes_each_posts_own_read_deadline():
+    stall = threading.Event()
+
+    class StallsOnDemand(_PeerRecorder):
+        def do_POST(self) -> None:  # noqa: N802
+            if stall.is_set():
+                stall.wait(3)  # slower than the second POST's deadline
+                time.sleep(1)
+            super().do_POST()
+
+    StallsOnDemand.peers = []
+    with serving(StallsOnDemand) as server:
+        client = sender.WebhookClient()
+        url = f"http://127.0.0.1:{server.server_address[1]}/in"
+        assert client.post(url, b"{}", {}, address=None, timeout_s=5) == 204
+        stall.set()
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            client.post(url, b"{}", {}, address=None, timeout_s=0.3)
+        assert time.monotonic() - started < 0.9, "the kept connection's 5 s deadline was not used"
+
+
+def test_beyond_max_targets_the_least_recently_used_targets_connections_are_closed():
+    _PeerRecorder.peers = []
+    with serving(_PeerRecorder) as one, serving(_PeerRecorder) as two:
+        client = sender.WebhookClient(max_targets=1)
+        first = f"http://127.0.0.1:{one.server_address[1]}/in"
+        second = f"http://127.0.0.1:{two.server_address[1]}/in"
+        for url in (first, first, second, first):
+            assert client.post(url, b"{}", {}, address=None, timeout_s=5) == 204
+    a, b, _, c = _PeerRecorder.peers
+    assert a == b, "one target's connection is kept between its POSTs"
+    assert c != a, "keeping a second target closed the first target's connection"
+
