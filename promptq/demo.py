@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import redis
 import requests
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -33,15 +34,16 @@ def run_demo(documents: int = 24, keep_running: bool = False) -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     procs = Processes(log_dir=workdir / "logs")
     api_key = "demo-" + secrets.token_hex(16)
+    prefix = f"promptq-demo-{secrets.token_hex(3)}"
+    redis_url = settings.redis_url
     try:
-        redis_url = settings.redis_url
         if not redis_reachable(redis_url):
             console.print(f"[yellow]No Redis at {redis_url}: starting a private redis-server.[/yellow]")
             redis_url = procs.redis()
         env = {
             "PROMPTQ_DATABASE_URL": f"sqlite:///{workdir / 'promptq.db'}",
             "PROMPTQ_REDIS_URL": redis_url,
-            "PROMPTQ_REDIS_PREFIX": f"promptq-demo-{secrets.token_hex(3)}",
+            "PROMPTQ_REDIS_PREFIX": prefix,
             "PROMPTQ_API_KEYS": f"demo:{api_key}",
             "PROMPTQ_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
             "PROMPTQ_ENV": "development",
@@ -73,6 +75,20 @@ def run_demo(documents: int = 24, keep_running: bool = False) -> int:
             except KeyboardInterrupt:
                 pass
         procs.stop()
+        _forget_redis_keys(redis_url, prefix)
+
+
+def _forget_redis_keys(redis_url: str, prefix: str) -> None:
+    """Delete what this run kept in Redis (queues, live events, counters) under its own
+    prefix: a demo run at a time, each with a new prefix, would otherwise leave its keys
+    in a Redis that may be the user's. (A private redis-server is gone already.)"""
+    try:
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
+        keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.unlink(*keys[i:i + 500])
+    except redis.RedisError:
+        pass
 
 
 def _drive(api_url: str, api_key: str, documents: int, simulated: bool) -> int:
