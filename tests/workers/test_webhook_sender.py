@@ -282,3 +282,30 @@ def test_beyond_max_targets_the_least_recently_used_targets_connections_are_clos
     assert a == b, "one target's connection is kept between its POSTs"
     assert c != a, "keeping a second target closed the first target's connection"
 
+
+
+class _TargetRecorder(_PeerRecorder):
+    """Notes the request target and Host header of each POST."""
+
+    seen: list[tuple[str, str]] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        type(self).seen.append((self.path, self.headers["host"]))
+        super().do_POST()
+
+
+def test_an_international_host_and_path_are_sent_in_their_ascii_forms():
+    _TargetRecorder.peers, _TargetRecorder.seen = [], []
+    with serving(_TargetRecorder) as server:
+        port = server.server_address[1]
+        client = sender.WebhookClient()
+        assert client.post(f"http://例子.example:{port}/hooks/müll?to=zoë&x=%41", b"{}", {},
+                           address="127.0.0.1", timeout_s=5) == 204
+    assert _TargetRecorder.seen == [("/hooks/m%C3%BCll?to=zo%C3%AB&x=%41", f"xn--fsqu00a.example:{port}")]
+
+
+def test_a_host_name_idna_cannot_encode_is_a_failed_attempt_not_an_exception():
+    host = "ü" * 64 + ".example"  # a label longer than IDNA allows
+    result = sender.post(f"http://{host}/hook", SECRET, "msg_6", "{}", allowed_hosts=[host], timeout_s=1,
+                         client=sender.WebhookClient())
+    assert result.status_code is None and not result.delivered and result.error == "UnicodeError"

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from time import perf_counter
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import certifi
 from standardwebhooks.webhooks import Webhook
@@ -80,14 +80,17 @@ class WebhookClient:
              timeout_s: float) -> int:
         """POST `body` to `url`, connecting to `address` when given (else to the URL's
         host); the HTTP status. Raises http.client's HTTPException or OSError (timeouts,
-        TLS and connection errors) on network errors. A connection is given at most
-        `timeout_s` seconds per read (and at most CONNECT_TIMEOUT_S to connect)."""
+        TLS and connection errors) on network errors, UnicodeError for a host name IDNA
+        cannot encode. A connection is given at most `timeout_s` seconds per read (and
+        at most CONNECT_TIMEOUT_S to connect). A path and query outside ASCII are sent
+        percent-encoded, an international host name in its IDNA form."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         target = _Target(parts.scheme, address or host, parts.port or (443 if parts.scheme == "https" else 80),
                          host)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        headers = {**headers, "host": parts.netloc.rsplit("@", 1)[-1]}
+        path = quote(parts.path or "/", safe=_PATH_SAFE) + (f"?{quote(parts.query, safe=_QUERY_SAFE)}"
+                                                             if parts.query else "")
+        headers = {**headers, "host": _host_header(host, parts.port)}
         conn = self._kept(target) or self._connect(target, timeout_s)
         try:
             if conn.timeout != timeout_s:  # a socket option: set only when it changes
@@ -166,6 +169,20 @@ class _HTTPSConnection(http.client.HTTPSConnection):
 
 
 _Connection = http.client.HTTPConnection
+# what may stand unescaped in a path or a query (RFC 3986; "%": already escaped)
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
+def _host_header(host: str, port: int | None) -> str:
+    """The Host header of a URL's host: ASCII (an international name in its IDNA form,
+    as DNS knows it), an IPv6 address in brackets. Raises UnicodeError for a name IDNA
+    cannot encode."""
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}" if port else host
 
 
 def _readable(sock: socket.socket) -> bool:
@@ -190,5 +207,5 @@ def post(url: str, secret: str, msg_id: str, body: str, *, allowed_hosts: list[s
                              int((perf_counter() - started) * 1000))
     except UnsafeWebhookURL as exc:
         return AttemptResult(None, f"refused: {exc}", 0)
-    except (http.client.HTTPException, OSError) as exc:
+    except (http.client.HTTPException, OSError, UnicodeError) as exc:
         return AttemptResult(None, type(exc).__name__, int((perf_counter() - started) * 1000))
