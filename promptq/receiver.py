@@ -97,6 +97,7 @@ class WebhookReceiver:
         deadline = time.monotonic() + 10
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
                 raise RuntimeError("the webhook receiver did not start")
             time.sleep(0.005)
 
