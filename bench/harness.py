@@ -29,7 +29,7 @@ import redis
 import requests
 
 from bench.threads import Sched, sched_by_thread, spent
-from promptq.launch import Processes, free_port, http_ok, throwaway_postgres, wait_for
+from promptq.launch import Processes, forget_redis_prefix, free_port, http_ok, throwaway_postgres, wait_for
 from promptq.receiver import WebhookReceiver  # noqa: F401  (the benchmarks' webhook endpoint)
 from promptq.samples import job_posting
 from promptq.settings import DEV_API_KEY
@@ -214,10 +214,7 @@ def postgres_database() -> AbstractContextManager[str]:
 
 
 def clean_redis(prefix: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(f"{prefix}*", count=1000))
-    for i in range(0, len(keys), 500):
-        client.delete(*keys[i:i + 500])
+    forget_redis_prefix(REDIS_URL, prefix)
 
 
 # -- the simulator -----------------------------------------------------------

@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any, Self
 
 import psycopg
-import redis
 import requests
 
-from promptq.launch import Processes, free_port, wait_for
+from promptq.launch import Processes, forget_redis_prefix, free_port, wait_for
 from promptq.receiver import Delivery, WebhookReceiver
 
 PG_ADMIN_URL = os.environ.get("PROMPTQ_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -301,10 +300,7 @@ def _drop(name: str, db_name: str, prefix: str) -> None:
         return
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-    r = redis.Redis.from_url(REDIS_URL)
-    keys = list(r.scan_iter(match=f"{prefix}*", count=1000))
-    for i in range(0, len(keys), 500):
-        r.delete(*keys[i:i + 500])
+    forget_redis_prefix(REDIS_URL, prefix)
 
 
 class Sampler:

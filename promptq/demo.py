@@ -13,13 +13,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import redis
 import requests
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from promptq.launch import Processes, free_port, redis_reachable
+from promptq.launch import Processes, forget_redis_prefix, free_port, redis_reachable
 from promptq.receiver import WebhookReceiver
 from promptq.samples import GENERATORS
 from promptq.settings import Settings
@@ -75,20 +74,9 @@ def run_demo(documents: int = 24, keep_running: bool = False) -> int:
             except KeyboardInterrupt:
                 pass
         procs.stop()
-        _forget_redis_keys(redis_url, prefix)
-
-
-def _forget_redis_keys(redis_url: str, prefix: str) -> None:
-    """Delete what this run kept in Redis (queues, live events, counters) under its own
-    prefix: a demo run at a time, each with a new prefix, would otherwise leave its keys
-    in a Redis that may be the user's. (A private redis-server is gone already.)"""
-    try:
-        client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
-        keys = list(client.scan_iter(f"{prefix}:*", count=1000))
-        for i in range(0, len(keys), 500):
-            client.unlink(*keys[i:i + 500])
-    except redis.RedisError:
-        pass
+        # each run has a prefix of its own: its keys would stay in what may be the
+        # user's Redis (a private redis-server is gone already)
+        forget_redis_prefix(redis_url, prefix)
 
 
 def _drive(api_url: str, api_key: str, documents: int, simulated: bool) -> int:

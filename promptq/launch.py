@@ -56,6 +56,23 @@ def redis_reachable(url: str) -> bool:
         return False
 
 
+def forget_redis_prefix(url: str, prefix: str) -> None:
+    """Delete every key that starts with `prefix`: what a deployment with
+    PROMPTQ_REDIS_PREFIX=`prefix` keeps (`{prefix}:…`, promptq/keys.py: queues, live
+    events, counters, limiter buckets) and what prefixes made from it keep (the tests'
+    `{prefix}-broker-…`). For a throwaway prefix (demo, tests, benchmarks) in a Redis
+    that may hold others'; a Redis that is away is left as it is."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        keys = list(client.scan_iter(f"{prefix}*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.unlink(*keys[i:i + 500])
+    except redis.RedisError:
+        pass
+
+
 @dataclass
 class Processes:
     """Children started for one run; `stop()` ends them all, newest first."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from promptq.launch import free_port
+from promptq.launch import forget_redis_prefix, free_port
 from promptq.receiver import WebhookReceiver
 from support import REDIS_URL, TENANT_KEYS, WorkerProcess, fresh_database
 
@@ -64,12 +64,8 @@ def sim(sim_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _clean_redis() -> Iterator[None]:
-    import redis
-
     yield
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{PREFIX}*", count=1000):
-        client.delete(key)
+    forget_redis_prefix(REDIS_URL, PREFIX)
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

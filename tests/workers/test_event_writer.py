@@ -11,6 +11,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from promptq import keys, metrics
+from promptq.launch import forget_redis_prefix
 from promptq.workers.event_writer import EventWriter
 from support import REDIS_URL, wait_until
 
@@ -35,8 +36,7 @@ def test_events_reach_the_stream_in_the_order_they_were_queued() -> None:
         field = metrics.field("promptq_jobs_finished_total", {"task": "t", "status": "succeeded"})
         assert client.hget(keys.metrics(prefix), field) == b"1"
     finally:
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
+        forget_redis_prefix(REDIS_URL, prefix)
 
 
 def test_a_redis_outage_loses_events_but_not_the_writer() -> None:

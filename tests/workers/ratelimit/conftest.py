@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 
+from promptq.launch import forget_redis_prefix
 from promptq.workers.ratelimit import LimitTable, MemoryBackend, RateLimiter, RedisBackend
 
 REDIS_URL = os.environ.get("PROMPTQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -37,9 +38,7 @@ def prefix(redis_client: redis.Redis) -> Iterator[str]:
     """A key prefix no other test uses; its keys are deleted afterwards (only those)."""
     value = f"pqtest-{uuid.uuid4().hex[:12]}"
     yield value
-    keys = list(redis_client.scan_iter(match=f"{value}:*"))
-    if keys:
-        redis_client.delete(*keys)
+    forget_redis_prefix(REDIS_URL, value)
 
 
 @pytest.fixture(params=["memory", "redis"])
