@@ -28,16 +28,8 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 
 broker_transport_options = {
-    # No acknowledgement bookkeeping in Redis: the store, not the broker, keeps jobs and
-    # webhook deliveries. kombu's ack emulation records every message it hands over in
-    # an "unacked" hash and index (one MULTI on the worker's main thread) and removes it
-    # on the ack (another MULTI), only to re-deliver a dead worker's messages after the
-    # visibility timeout; the relay (workers/relay.py) re-publishes the same jobs and
-    # deliveries from the store sooner (PROMPTQ_RELAY_STALE_S, PROMPTQ_JOB_LEASE_S), and
-    # the conditional claim makes a second delivery a no-op. Without it: 0.94x the CPU
-    # per job and 1.07x the jobs/s at 0 s provider latency, 0.91x / 1.01x at 1 s
-    # (README's benchmark section). Acks stay: kombu's in-memory QoS still counts them
-    # against the prefetch window, and restores what was not acknowledged on shutdown.
+    # No acknowledgement bookkeeping in Redis: the store keeps jobs and deliveries and the
+    # relay re-publishes what a dead worker held (docs/decisions/0003-kombu-ack-emulation-off.md).
     "ack_emulation": False,
     "global_keyprefix": f"{_settings.redis_prefix}:celery:",
     "prefetch_headroom": _settings.worker_prefetch_headroom,  # promptq/broker.py
