@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from promptq import __version__
 from promptq.api import auth, errors
@@ -45,9 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.redis.aclose()
         await app.state.stream_redis.aclose()
 
-    app = FastAPI(title="promptq", version=__version__, lifespan=lifespan,
-                  description="Submit LLM extraction and enrichment jobs; poll, stream or "
-                              "receive signed webhooks.")
+    # The docs pages' Swagger UI and ReDoc assets come from the installed package, not a
+    # CDN: a private deployment without internet still sees its /docs.
+    app = FastAPIOffline(title="promptq", version=__version__, lifespan=lifespan,
+                         description="Submit LLM extraction and enrichment jobs; poll, stream or "
+                                     "receive signed webhooks.")
     errors.install(app)
     # The last added runs first: an over-long declared body is refused (413) before the key
     # is looked up, and a body without a known key (401) before it is read.

@@ -89,3 +89,15 @@ def test_the_schema_says_an_input_is_a_text_or_messages_as_the_api_decides(stack
         valid = jsonschema.Draft202012Validator(job_input).is_valid(given)
         assert valid == (r.status_code == 202), (given, r.status_code, r.text)
     assert sum(jsonschema.Draft202012Validator(job_input).is_valid(given) for given in inputs) == 4
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_their_assets_from_the_api_not_a_cdn(stack, page):
+    html = stack.api.get(page).text
+    assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
+    assets = [part.split('"')[0] for part in html.split('src="')[1:] + html.split('href="')[1:]]
+    local = [a for a in assets if a.startswith("/")]
+    assert any(a.endswith(".js") for a in local), assets
+    for asset in local:
+        answer = stack.api.get(asset)
+        assert answer.status_code == 200 and len(answer.content) > 1000, asset
