@@ -55,7 +55,7 @@ def _call_parts() -> tuple[anthropic.Anthropic, redis.Redis, dict[str, Any]]:
                                  max_retries=0, timeout=httpx2.Timeout(120.0, connect=5.0))
     schema = {k: v for k, v in task.schema.items() if k not in ("$schema", "title")}
     request = {
-        "model": task.model, "max_tokens": task.max_output_tokens,
+        "model": task.model, "max_tokens": task.max_output_tokens, "system": task.system_prompt,
         "tools": [{"name": task.tool_name, "description": task.description, "input_schema": schema}],
         "tool_choice": {"type": "tool", "name": task.tool_name},
         "template": task.prompt,

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -19,9 +20,12 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from promptq.prompts import framing
+from promptq.prompts.output_rules import json_only_instructions
 from promptq.settings import get_settings
 
 PLACEHOLDER = "{text}"
+SYSTEM_SUFFIX = ".system.txt"  # beside <task>.txt: the task's instructions, the system prompt
 
 
 class OutputMode(StrEnum):
@@ -41,17 +45,27 @@ class UnknownTask(LookupError):
 
 @dataclass(frozen=True)
 class PromptFile:
+    """A task's prompt: `system` (its instructions, the same for every input; empty for
+    a file of the older single-part format) and the user turn's `template`, in which
+    `{text}` stands for the framed input."""
+
     version: str
     date: str
     changed: str
     template: str
+    system: str = ""
 
     def render(self, text: str) -> str:
-        return self.template.replace(PLACEHOLDER, text)
+        """The user turn for a document: the template around the framed document."""
+        return self.template.replace(PLACEHOLDER, framing.document(text))
+
+    def render_conversation(self, messages: Iterable[Mapping[str, str]]) -> str:
+        """The user turn for a conversation: its messages framed as one transcript."""
+        return self.template.replace(PLACEHOLDER, framing.conversation(messages))
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.template.encode()).hexdigest()
+        return hashlib.sha256((self.system + "\0" + self.template).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,15 @@ class Task:
     def validator(self) -> Draft202012Validator:
         return _validator(self.name, self.version)
 
+    @cached_property
+    def system_prompt(self) -> str:
+        """The system prompt of every call: the task's instructions, the rule that the
+        input is data, and (JSON-only output) the output rules. It depends on nothing
+        of the input, so it is byte-identical across documents (and cacheable)."""
+        parts = [self.prompt.system.strip(), framing.DATA_RULE]
+        rules = json_only_instructions(self.schema).strip() if self.output is OutputMode.JSON else ""
+        return "\n\n".join(p for p in (*parts, rules) if p)
+
 
 def _package_root() -> Traversable:
     return resources.files("promptq.prompts")
@@ -96,8 +119,8 @@ def _roots() -> tuple[Traversable | Path, ...]:
     return (_package_root(), Path(extra)) if extra else (_package_root(),)
 
 
-def parse_prompt_file(raw: str, *, expected_version: str, where: str) -> PromptFile:
-    """A prompt file is `# key: value` header lines, then the template with `{text}`."""
+def _parse_header(raw: str, *, expected_version: str, where: str) -> tuple[dict[str, str], str]:
+    """`# key: value` header lines (version, date, changed), then the body."""
     header: dict[str, str] = {}
     lines = raw.splitlines(keepends=True)
     body_start = 0
@@ -114,10 +137,26 @@ def parse_prompt_file(raw: str, *, expected_version: str, where: str) -> PromptF
         raise ValueError(f"{where}: header lacks {', '.join(sorted(missing))}")
     if header["version"] != expected_version:
         raise ValueError(f"{where}: header says {header['version']}, folder says {expected_version}")
-    template = "".join(lines[body_start:])
+    return header, "".join(lines[body_start:])
+
+
+def parse_prompt_file(raw: str, *, expected_version: str, where: str,
+                      system_raw: str | None = None, system_where: str = "") -> PromptFile:
+    """A prompt file is a header, then the user turn's template with `{text}`; its
+    optional `.system.txt` companion is a header, then the system prompt (no `{text}`:
+    the system prompt must not vary with the input)."""
+    header, template = _parse_header(raw, expected_version=expected_version, where=where)
     if PLACEHOLDER not in template:
         raise ValueError(f"{where}: the template has no {PLACEHOLDER} placeholder")
-    return PromptFile(header["version"], header["date"], header["changed"], template)
+    system = ""
+    if system_raw is not None:
+        _, system = _parse_header(system_raw, expected_version=expected_version, where=system_where)
+        if PLACEHOLDER in system:
+            raise ValueError(f"{system_where}: the system prompt must not contain {PLACEHOLDER}: "
+                             "the input goes in the user turn")
+        if not system.strip():
+            raise ValueError(f"{system_where}: the system prompt is empty")
+    return PromptFile(header["version"], header["date"], header["changed"], template, system)
 
 
 def load_task(name: str, entry: dict[str, Any], version: str | None = None,
@@ -128,8 +167,12 @@ def load_task(name: str, entry: dict[str, Any], version: str | None = None,
     schema_path = folder / f"{name}.schema.json"
     if not prompt_path.is_file() or not schema_path.is_file():
         raise UnknownTask(f"task {name!r} has no prompt version {version!r}")
-    prompt = parse_prompt_file(prompt_path.read_text(encoding="utf-8"),
-                               expected_version=version, where=f"prompts/{version}/{name}.txt")
+    system_path = folder / f"{name}{SYSTEM_SUFFIX}"
+    prompt = parse_prompt_file(
+        prompt_path.read_text(encoding="utf-8"), expected_version=version,
+        where=f"prompts/{version}/{name}.txt",
+        system_raw=system_path.read_text(encoding="utf-8") if system_path.is_file() else None,
+        system_where=f"prompts/{version}/{name}{SYSTEM_SUFFIX}")
     schema = json.loads(schema_path.read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     return Task(

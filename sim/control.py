@@ -9,6 +9,8 @@
   request ``received_at``/``responded_at`` (epoch seconds), ``key``, ``doc_id``; plus
   ``in_flight`` and ``max_in_flight``. Recorded only while ``request_log`` is on
   (``PROMPTQ_SIM_REQUEST_LOG=1`` or ``POST /_sim/config {"request_log": true}``).
+- ``GET /_sim/requests/bodies``: the parsed bodies of the last few logged requests, oldest
+  first (``{"bodies": [{"path", "body"}]}``), for tests of what a client sent.
 """
 
 from __future__ import annotations
@@ -110,9 +112,13 @@ def routes(state: SimState) -> list[Route]:
     async def requests(request: Request) -> Response:
         return _json({"enabled": state.config.request_log, **state.requests.snapshot()})
 
+    async def bodies(request: Request) -> Response:
+        return _json({"enabled": state.config.request_log, "bodies": state.requests.recent_bodies()})
+
     return [
         Route("/_sim/stats", stats, methods=["GET"]),
         Route("/_sim/requests", requests, methods=["GET"]),
+        Route("/_sim/requests/bodies", bodies, methods=["GET"]),
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_sim/config", config, methods=["GET", "POST"]),
         Route("/_sim/script", script, methods=["POST"]),

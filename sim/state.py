@@ -42,18 +42,24 @@ class RequestLog:
     of the last user message text) and ``doc_id`` (from a ``doc-id: X`` in that text,
     or None). Also counts requests in flight and the most seen at once since the
     last reset. Off unless ``SimConfig.request_log``.
+
+    It also keeps the bodies of the last ``BODIES`` requests (``GET /_sim/requests/bodies``),
+    for tests that check what a client put on the wire (system prompt, messages).
     """
 
     CAPACITY = 5000
+    BODIES = 16  # few: a body can be a whole long document
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.entries: deque[dict[str, Any]] = deque(maxlen=capacity)
+        self.bodies: deque[dict[str, Any]] = deque(maxlen=self.BODIES)
         self.in_flight = 0
         self.max_in_flight = 0
 
     def clear(self) -> None:
-        """Forget the entries; requests still in flight stay counted."""
+        """Forget the entries and bodies; requests still in flight stay counted."""
         self.entries.clear()
+        self.bodies.clear()
         self.max_in_flight = self.in_flight
 
     def opened(self, path: str) -> dict[str, Any]:
@@ -71,12 +77,18 @@ class RequestLog:
         entry["responded_at"] = responded_at if responded_at is not None else time.time()
         entry["status"] = status
         try:
-            text = last_user_text(json.loads(body).get("messages"))
+            parsed = json.loads(body)
+            text = last_user_text(parsed.get("messages"))
         except (ValueError, AttributeError):
             return
+        self.bodies.append({"path": entry["path"], "body": parsed})
         entry["key"] = hashlib.sha256(text.encode()).hexdigest()
         found = _DOC_ID.search(text)
         entry["doc_id"] = found.group(1) if found else None
+
+    def recent_bodies(self) -> list[dict[str, Any]]:
+        """The last requests' parsed bodies, oldest first: ``{"path", "body"}`` each."""
+        return list(self.bodies)
 
     def snapshot(self) -> dict[str, Any]:
         return {"in_flight": self.in_flight, "max_in_flight": self.max_in_flight,

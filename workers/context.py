@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
+from promptq.prompts import framing
 from promptq.prompts.registry import OverflowStrategy, Task
 from promptq.store.text import transcript
 from promptq.workers.llm.types import CallRequest
@@ -52,7 +53,8 @@ def chunk_budget_chars(task: Task, context_window: int, *, tightening: int = 0) 
     `tightening` counts earlier attempts whose estimate proved too generous (the
     provider still said "too long"): each one takes 30 % off.
     """
-    fixed = estimate_tokens(task.prompt.template) + estimate_tokens(json.dumps(task.schema))
+    fixed = (estimate_tokens(task.system_prompt) + estimate_tokens(task.prompt.template)
+             + estimate_tokens(framing.document("")) + estimate_tokens(json.dumps(task.schema)))
     budget = (context_window - task.max_output_tokens - fixed - OVERHEAD_TOKENS) * CHARS_PER_TOKEN * 0.95
     return max(0, int(budget * 0.7 ** tightening))
 
@@ -81,7 +83,7 @@ def plan_shrink(task: Task, windows: list[int], model_index: int, text: str,
     if budget <= 0:
         return ShrinkPlan()
     if messages is not None:
-        kept = drop_oldest(messages, lambda ms: len(transcript(ms)) <= budget)
+        kept = drop_oldest(messages, lambda ms: len(framing.conversation(ms)) <= budget)
         return ShrinkPlan(text=transcript(kept), messages=kept) if kept else ShrinkPlan()
     if task.on_context_overflow is OverflowStrategy.FALLBACK:
         larger = next((i for i in range(model_index + 1, len(windows)) if windows[i] > window), None)

@@ -208,14 +208,15 @@ class JobRunner:
         if not llm.is_configured(model):
             return _Attempt(ProviderFailure(FailureKind.NOT_CONFIGURED, f"no credentials for {model}"))
         if not state.messages:
-            prompt = task.prompt.render(state.current_piece)
-            if task.output is OutputMode.JSON:
-                prompt += structured.json_only_instructions(task.schema)
+            # The input is data in one user turn (a conversation too, as a framed
+            # transcript); the instructions are the system prompt.
+            prompt = (task.prompt.render_conversation(state.conversation) if state.conversation is not None
+                      else task.prompt.render(state.current_piece))
             state.messages = (Turn("user", prompt),)
         request = CallRequest(model=model, messages=state.messages, schema=task.schema,
                               tool_name=task.tool_name, tool_description=task.description,
                               output=task.output, max_tokens=task.max_output_tokens,
-                              stream=task.stream)
+                              system=task.system_prompt, stream=task.stream)
         window = llm.catalog.info(model).context_window
         if not fits(request, window, self._counted_tokens(request, window)):
             return _Attempt(ProviderFailure(FailureKind.CONTEXT_TOO_LONG,

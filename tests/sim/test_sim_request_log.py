@@ -70,3 +70,38 @@ def test_the_log_is_bounded_and_the_flag_reads_from_the_environment():
     assert log.in_flight == 0 and log.max_in_flight == 1
     assert SimConfig.from_env({"PROMPTQ_SIM_REQUEST_LOG": "1"}).request_log is True
     assert SimConfig.from_env({}).request_log is False
+
+
+def test_keeps_the_last_bodies_with_their_system_prompt_on_both_wire_formats(simulator, claude, gpt):
+    simulator.configure(request_log=True)
+    claude.messages.create(model=CLAUDE, max_tokens=16, system="rules A", messages=user("doc A"))
+    gpt.chat.completions.create(model="gpt-4o-mini",
+                                messages=[{"role": "system", "content": "rules B"}, *user("doc B")])
+    first, second = simulator.http.get("/_sim/requests/bodies").json()["bodies"]
+    assert first["path"] == "/v1/messages" and first["body"]["system"] == "rules A"
+    assert first["body"]["messages"] == user("doc A")
+    assert second["path"] == "/v1/chat/completions"
+    assert second["body"]["messages"][0] == {"role": "system", "content": "rules B"}
+    simulator.reset()
+    assert simulator.http.get("/_sim/requests/bodies").json()["bodies"] == []
+
+
+def test_keeps_only_the_last_few_bodies():
+    log = RequestLog()
+    for i in range(RequestLog.BODIES + 3):
+        log.closed(log.opened("/v1/messages"), f'{{"messages": [], "n": {i}}}'.encode(), 200, None)
+    assert [b["body"]["n"] for b in log.recent_bodies()] == list(range(3, RequestLog.BODIES + 3))
+
+
+def test_a_system_prompt_counts_as_input_tokens_on_both_wire_formats(simulator, claude, gpt):
+    system = "Follow these rules. " * 50  # 1000 characters: 250 tokens at four a token
+    bare = claude.messages.create(model=CLAUDE, max_tokens=16, messages=user("doc")).usage.input_tokens
+    with_system = claude.messages.create(model=CLAUDE, max_tokens=16, system=system,
+                                         messages=user("doc")).usage.input_tokens
+    assert with_system - bare >= 250
+    counted = claude.messages.count_tokens(model=CLAUDE, system=system, messages=user("doc")).input_tokens
+    assert counted == with_system
+    bare = gpt.chat.completions.create(model="gpt-4o-mini", messages=user("doc")).usage.prompt_tokens
+    with_system = gpt.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "system", "content": system}, *user("doc")]).usage.prompt_tokens
+    assert with_system - bare >= 250

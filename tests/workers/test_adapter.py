@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -67,3 +68,35 @@ def test_failed_calls_give_their_connection_back(sim, provider, model, stream):
     assert "timeout" not in kinds and "connection" not in kinds, kinds
     response = adapter.call(request)
     assert response.stop is StopKind.COMPLETE and (response.tool_input or response.text)
+
+
+def _sent_bodies(sim: str) -> list[dict]:
+    return [b["body"] for b in requests.get(f"{sim}/_sim/requests/bodies", timeout=5).json()["bodies"]]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize(("provider", "model"), [("anthropic", "claude-haiku-4-5"), ("openai", "gpt-4o-mini")])
+def test_the_system_prompt_goes_on_the_wire_in_each_sdks_format(sim, provider, model, stream):
+    requests.post(f"{sim}/_sim/config", json={"request_log": True}, timeout=5).raise_for_status()
+    request = CallRequest(model=model, messages=(Turn("user", "<document>\nStaff engineer.\n</document>"),),
+                          schema=SCHEMA, tool_name="posting", tool_description="a job posting",
+                          output=OutputMode.TOOL, max_tokens=256, system="Extract the posting.",
+                          stream=stream)
+    assert _adapter(provider, sim).call(request).stop is StopKind.COMPLETE
+    (body,) = _sent_bodies(sim)
+    user = {"role": "user", "content": "<document>\nStaff engineer.\n</document>"}
+    if provider == "anthropic":
+        assert body["system"] == "Extract the posting." and body["messages"] == [user]
+    else:
+        assert "system" not in body
+        assert body["messages"] == [{"role": "system", "content": "Extract the posting."}, user]
+
+
+def test_anthropic_token_count_includes_the_system_prompt(sim):
+    adapter = _adapter("anthropic", sim)
+    request = CallRequest(model="claude-haiku-4-5", messages=(Turn("user", "doc"),), schema=SCHEMA,
+                          tool_name="posting", tool_description="a job posting", output=OutputMode.TOOL,
+                          max_tokens=256)
+    bare = adapter.count_tokens(request)
+    with_system = adapter.count_tokens(dataclasses.replace(request, system="Rules. " * 100))
+    assert bare is not None and with_system is not None and with_system - bare >= 150

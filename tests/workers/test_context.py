@@ -6,10 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from promptq.prompts.registry import OverflowStrategy, get_task
+from promptq.prompts import framing
+from promptq.prompts.registry import OutputMode, OverflowStrategy, get_task
 from promptq.workers.context import (
-    chunk_budget_chars, drop_oldest, merge_outputs, plan_shrink, split_spans,
+    chunk_budget_chars, drop_oldest, fits, merge_outputs, plan_shrink, split_spans,
 )
+from promptq.workers.llm.types import CallRequest, Turn
 
 TASK = get_task("invoice_extraction")
 
@@ -86,3 +88,24 @@ def test_each_tightening_takes_thirty_percent_off():
     full = chunk_budget_chars(TASK, 200_000)
     assert chunk_budget_chars(TASK, 200_000, tightening=1) == pytest.approx(full * 0.7, abs=1)
     assert chunk_budget_chars(TASK, 200_000, tightening=2) == pytest.approx(full * 0.49, abs=1)
+
+
+@pytest.mark.parametrize("output", [OutputMode.TOOL, OutputMode.JSON])
+@pytest.mark.parametrize("name", ["invoice_extraction", "job_posting_extraction", "document_enrichment"])
+def test_a_piece_of_the_budgets_size_fits_with_the_system_prompt_and_the_frame(name, output):
+    task = replace(get_task(name), output=output)
+    window = task.max_output_tokens + 2_000  # small: the margin cannot hide a missed part
+    budget = chunk_budget_chars(task, window)
+    assert budget > 0
+    request = CallRequest(model=task.model, messages=(Turn("user", task.prompt.render("x" * budget)),),
+                          schema=task.schema, tool_name=task.tool_name, tool_description=task.description,
+                          output=task.output, max_tokens=task.max_output_tokens, system=task.system_prompt)
+    assert fits(request, window)
+
+
+def test_a_conversation_is_kept_to_what_fits_once_framed():
+    msgs = [{"role": "user", "content": "x" * 10} for _ in range(1000)]  # framing triples each one
+    budget = chunk_budget_chars(TASK, 8_000)
+    plan = plan_shrink(TASK, [8_000], 0, "ignored", msgs)
+    assert plan.messages and len(framing.conversation(plan.messages)) <= budget
+    assert len(framing.conversation(msgs[-len(plan.messages) - 1:])) > budget

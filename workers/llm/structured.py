@@ -8,20 +8,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from promptq.prompts.output_rules import json_only_instructions
 from promptq.workers.llm.errors import FailureKind, ProviderFailure
 from promptq.workers.llm.types import CallResponse, StopKind, Turn
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n?(.*?)\n?\s*```", re.DOTALL)
 MAX_ERRORS_SHOWN = 5
-
-
-def json_only_instructions(schema: dict[str, Any]) -> str:
-    """Appended to the prompt for models used without tool use (the seed's two rules)."""
-    return (
-        "\n\nReturn JSON only. No explanation, no markdown fences. "
-        "Use null, not None, for missing values. The JSON must match this JSON Schema:\n"
-        "```json\n" + json.dumps(schema, separators=(",", ":")) + "\n```"
-    )
+__all__ = ["extract", "json_only_instructions", "repair_turns", "strip_fences", "validation_errors"]
 
 
 def strip_fences(text: str) -> str:
