@@ -115,7 +115,8 @@ def enqueue(session: Session | Connection,
     """Store (tenant, url, type, data) events in the caller's transaction."""
     now = utcnow()
     rows = [{"id": new_id("msg"), "tenant_id": tenant, "url": url, "event_type": event_type,
-             "payload": event_body(event_type, data), "status": DeliveryStatus.PENDING,
+             "payload": event_body(event_type, data), "object_id": data.get("id"),
+             "status": DeliveryStatus.PENDING,
              "attempts": 0, "dispatched_at": now, "created_at": now}
             for tenant, url, event_type, data in events]
     if rows:

@@ -4,7 +4,8 @@ Every worker process runs this loop; a Redis lock lets one of them work each tic
 is renewed while a pass runs. It re-queues running jobs whose lease lapsed (on the
 database's clock), re-publishes queued jobs whose message is evidently lost
 (workers/frontier.py) or whose parked wait is over, completes batches whose last jobs
-finished without completing them, and publishes webhook deliveries that are due.
+finished without completing them, publishes webhook deliveries that are due, and erases
+finished jobs past the retention period (PROMPTQ_RETENTION_DAYS).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 from collections.abc import Callable
 
 from promptq import dispatch, keys
-from promptq.store import batches, clock, deliveries, jobs
+from promptq.store import batches, clock, deliveries, erase, jobs
 from promptq.store.status import Priority
 from promptq.workers import frontier
 from promptq.workers.held_lock import run_held
@@ -23,6 +24,9 @@ from promptq.workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
+
+
+PURGE_CHUNK = 500  # jobs erased per pass by the retention sweep
 
 
 def relay_once(rt: Runtime, still_held: Callable[[], bool] = lambda: True) -> tuple[int, int]:
@@ -45,7 +49,19 @@ def relay_once(rt: Runtime, still_held: Callable[[], bool] = lambda: True) -> tu
         due_deliveries += [d.id for d in batches.complete_if_done(rt.engine, batch_id)]
     for delivery_id in due_deliveries:
         dispatch.publish_delivery(settings.redis_url, delivery_id)
+    if settings.retention_days and still_held():
+        purge(rt)
     return len(due), len(due_deliveries)
+
+
+def purge(rt: Runtime) -> int:
+    """Erase one chunk of the finished jobs past the retention period, and their live
+    events; how many."""
+    erased = erase.purge_expired(rt.engine, retention_days=rt.settings.retention_days, limit=PURGE_CHUNK)
+    if erased:
+        rt.redis.delete(*(keys.job_events(rt.settings.redis_prefix, job_id) for job_id in erased))
+        log.info("retention: erased %d finished jobs", len(erased))
+    return len(erased)
 
 
 def _loop(rt: Runtime) -> None:
