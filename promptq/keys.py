@@ -18,6 +18,16 @@ def relay_lock(prefix: str) -> str:
     return f"{prefix}:relay:lock"
 
 
+def relay_marks(prefix: str, queue: str) -> str:
+    """The relay's record of how far a job queue's list has been taken (workers/frontier.py)."""
+    return f"{prefix}:relay:marks:{queue}"
+
+
+def broker_queue(prefix: str, queue: str) -> str:
+    """The broker's list of a queue's waiting messages (kombu's key, celeryconfig's prefix)."""
+    return f"{prefix}:celery:{queue}"
+
+
 def metrics(prefix: str) -> str:
     """A hash of counters, field `name{labels}` → count."""
     return f"{prefix}:metrics"

@@ -77,9 +77,13 @@ class Settings(BaseSettings):
     connect_timeout_s: float = 5.0
     # A running job whose worker stops renewing its lease for this long is presumed dead.
     job_lease_s: float = 30.0
-    # The relay re-publishes queued jobs whose message is older than this, seconds.
+    # The relay re-publishes a queued job whose message left its queue this many seconds
+    # ago without the job being claimed (lost with a worker, or by Redis), or never arrived.
     relay_stale_s: float = 60.0
     relay_interval_s: float = 1.0
+    # Finished jobs' input, result, metadata and webhook payloads are erased this many
+    # days after they finished (the relay sweeps); 0: kept until DELETE /v1/jobs/{id}.
+    retention_days: float = Field(0.0, ge=0.0, le=36_500.0)
     # Waits up to this many seconds ride in a broker message (countdown); longer ones
     # are parked in the store with a not-before time and re-published by the relay.
     max_countdown_s: float = 300.0

@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
+from promptq.store import clock
 from promptq.store.engine import autocommit
 from promptq.store.models import JobRow, Tenant, WebhookAttempt, WebhookDelivery, new_id, utcnow
 from promptq.store.public import JobPublic
@@ -30,8 +31,9 @@ _RECORD = update(_DELIVERIES).where(_DELIVERIES.c.id == bindparam("p_id")).value
 _TAKE = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.id == bindparam("p_id"), _DELIVERIES.c.status == DeliveryStatus.PENDING,
-           or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < bindparam("p_now")))
-    .values(attempts=_DELIVERIES.c.attempts + 1, lease_until=bindparam("p_lease_until"))
+           or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < clock.db_time(0)))
+    # on the database's clock, as job leases (store/clock.py)
+    .values(attempts=_DELIVERIES.c.attempts + 1, lease_until=clock.db_time(clock.seconds_param("p_lease_s")))
     .returning(_DELIVERIES.c.tenant_id, _DELIVERIES.c.url, _DELIVERIES.c.payload, _DELIVERIES.c.attempts)
 )
 _SECRET = select(Tenant.__table__.c.webhook_secret).where(Tenant.__table__.c.id == bindparam("p_tenant"))
@@ -41,10 +43,8 @@ def take(engine: Engine, delivery_id: str, lease_s: float) -> tuple[NewDelivery,
     """Take a pending delivery for `lease_s` seconds (a duplicate message finds it taken
     and makes no concurrent POST): the delivery and the number of this attempt. None:
     delivered, given up, or taken by another."""
-    now = utcnow()
     with autocommit(engine).connect() as conn:
-        row = conn.execute(_TAKE, {"p_id": delivery_id, "p_now": now,
-                                   "p_lease_until": now + timedelta(seconds=lease_s)}).first()
+        row = conn.execute(_TAKE, {"p_id": delivery_id, "p_lease_s": lease_s}).first()
     if row is None:
         return None
     tenant_id, url, payload, number = row
@@ -115,7 +115,8 @@ def enqueue(session: Session | Connection,
     """Store (tenant, url, type, data) events in the caller's transaction."""
     now = utcnow()
     rows = [{"id": new_id("msg"), "tenant_id": tenant, "url": url, "event_type": event_type,
-             "payload": event_body(event_type, data), "status": DeliveryStatus.PENDING,
+             "payload": event_body(event_type, data), "object_id": data.get("id"),
+             "status": DeliveryStatus.PENDING,
              "attempts": 0, "dispatched_at": now, "created_at": now}
             for tenant, url, event_type, data in events]
     if rows:
@@ -130,9 +131,9 @@ def mark_dispatched(engine: Engine, delivery_id: str) -> None:
         s.commit()
 
 
-def due_for_relay(engine: Engine, *, stale_s: float, limit: int = 1000) -> list[str]:
-    """Pending deliveries to publish again: parked ones now due, and lost messages."""
-    now = utcnow()
+def due_for_relay(engine: Engine, *, now: datetime, stale_s: float, limit: int = 1000) -> list[str]:
+    """Pending deliveries to publish again: parked ones now due, and lost messages;
+    `now`: the database's time (store/clock.py)."""
     stale = now - timedelta(seconds=stale_s)
     with Session(engine, expire_on_commit=False) as s:
         ids = list(s.execute(select(WebhookDelivery.id).where(

@@ -4,7 +4,7 @@ workers (or a redelivered message) can never both move the same job."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,10 +13,10 @@ from sqlalchemy import ARRAY, Boolean, Float, Integer, String, and_, bindparam, 
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from promptq.store import deliveries
+from promptq.store import clock, deliveries
 from promptq.store.direct import DirectStatement
 from promptq.store.models import Job, JobRow, LedgerEntry, LedgerLine, utcnow
-from promptq.store.status import TERMINAL, JobStatus
+from promptq.store.status import TERMINAL, JobStatus, Priority
 
 _OPEN = (JobStatus.QUEUED, JobStatus.RUNNING)
 # A message may arrive a little before its job's not_before (host clocks differ by
@@ -47,6 +47,8 @@ WEBHOOK_COLUMNS = tuple(c for c in JOBS.c if c.name not in _NOT_IN_WEBHOOK)
 # The hot path (claim, record, finish, requeue) runs these statements, built once: a
 # statement object that is reused keeps its compiled form and cache key, where one
 # built per call costs more CPU than its round trip to the database.
+# Leases are written and judged on the database's clock (store/clock.py).
+_LEASE_UNTIL = clock.db_time(clock.seconds_param("p_lease_s"))
 _OWNED = and_(JOBS.c.id == _p("job_id"), JOBS.c.status == JobStatus.RUNNING,
               JOBS.c.claim_token == _p("token"))
 _CLAIM = (
@@ -54,7 +56,7 @@ _CLAIM = (
     .where(JOBS.c.id == _p("job_id"), JOBS.c.status == JobStatus.QUEUED,
            or_(JOBS.c.not_before.is_(None), JOBS.c.not_before <= _p("due_by", JOBS.c.not_before.type)))
     .values(status=JobStatus.RUNNING, claim_token=_p("token"),
-            lease_until=_p("lease_until", JOBS.c.lease_until.type),
+            lease_until=_LEASE_UNTIL,
             started_at=func.coalesce(JOBS.c.started_at, _p("now", JOBS.c.started_at.type)))
     .returning(*RUN_COLUMNS)
 )
@@ -68,7 +70,7 @@ _CLAIM_GROUP = (
     .where(JOBS.c.id == _C.job_id, JOBS.c.status == JobStatus.QUEUED,
            or_(JOBS.c.not_before.is_(None), JOBS.c.not_before <= _p("due_by", JOBS.c.not_before.type)))
     .values(status=JobStatus.RUNNING, claim_token=_C.token,
-            lease_until=_p("lease_until", JOBS.c.lease_until.type),
+            lease_until=_LEASE_UNTIL,
             started_at=func.coalesce(JOBS.c.started_at, _p("now", JOBS.c.started_at.type)))
     .returning(*RUN_COLUMNS, JOBS.c.claim_token)
 )
@@ -143,7 +145,7 @@ def claim(engine: Engine, job_id: str, lease_s: float) -> Claim | None:
     now = utcnow()
     token = uuid.uuid4().hex
     row = _CLAIM_DIRECT.first(engine, {"p_job_id": job_id, "p_due_by": now + CLOCK_TOLERANCE, "p_token": token,
-                                       "p_lease_until": now + timedelta(seconds=lease_s), "p_now": now})
+                                       "p_lease_s": lease_s, "p_now": now})
     return Claim(JobRow(row), token) if row is not None else None
 
 
@@ -156,7 +158,7 @@ def claim_many(engine: Engine, job_ids: Sequence[str], lease_s: float) -> list[C
     tokens = [uuid.uuid4().hex for _ in job_ids]
     rows = _CLAIM_GROUP_DIRECT.all(engine, {"c_job_id": list(job_ids), "c_token": tokens,
                                             "p_due_by": now + CLOCK_TOLERANCE, "p_now": now,
-                                            "p_lease_until": now + timedelta(seconds=lease_s)})
+                                            "p_lease_s": lease_s})
     won = {row.pop("claim_token"): row for row in rows}
     return [Claim(JobRow(won[token]), token) if token in won else None for token in tokens]
 
@@ -168,7 +170,7 @@ def renew_leases(engine: Engine, tokens: list[str], lease_s: float) -> int:
     with Session(engine, expire_on_commit=False) as s:
         result = s.execute(
             update(Job).where(Job.claim_token.in_(tokens), Job.status == JobStatus.RUNNING)
-            .values(lease_until=utcnow() + timedelta(seconds=lease_s)))
+            .values(lease_until=clock.db_time(lease_s)))
         s.commit()
         return result.rowcount
 
@@ -304,31 +306,42 @@ def requeue(engine: Engine, claim_: Claim, *, not_before: datetime | None, dispa
         return moved == 1
 
 
-def due_for_relay(engine: Engine, *, stale_s: float, limit: int = 1000) -> list[tuple[str, str]]:
-    """(job id, priority) of queued jobs to publish again, marking them dispatched.
+def requeue_lapsed(engine: Engine) -> int:
+    """Running jobs whose lease lapsed on the database's clock (their worker died or
+    stopped renewing) back to queued, parked for the relay to publish; how many."""
+    with engine.begin() as conn:
+        return conn.execute(
+            update(JOBS).where(JOBS.c.status == JobStatus.RUNNING, JOBS.c.lease_until < clock.db_time(0))
+            .values(status=JobStatus.QUEUED, claim_token=None, lease_until=None, dispatched_at=None,
+                    not_before=None)).rowcount
+
+
+def dispatched_at_of(engine: Engine, job_id: str) -> datetime | None:
+    """When the job's latest message was published (None: unknown job, or none)."""
+    with engine.connect() as conn:
+        return conn.execute(select(JOBS.c.dispatched_at).where(JOBS.c.id == job_id)).scalar()
+
+
+def due_for_relay(engine: Engine, *, now: datetime, stale_s: float, lost_before: Mapping[str, datetime | None],
+                  limit: int = 1000) -> list[tuple[str, str]]:
+    """(job id, priority) of queued jobs to publish again, marking them dispatched at `now`
+    (the database's time, store/clock.py).
 
     - parked jobs (no message) whose not_before has passed;
-    - jobs whose message is older than `stale_s` past their due time (a lost message);
-    - running jobs whose lease lapsed (their worker died): back to queued first.
+    - jobs whose message is evidently lost: published before `lost_before[queue]`
+      (workers/frontier.py: the message left its queue's list long ago, yet the job was
+      never claimed), and more than `stale_s` past their not_before. A job whose message
+      still waits in a long queue is not published again.
     """
-    now = utcnow()
     stale = now - timedelta(seconds=stale_s)
-    with Session(engine, expire_on_commit=False) as s:
-        s.execute(update(Job).where(Job.status == JobStatus.RUNNING, Job.lease_until < now)
-                  .values(status=JobStatus.QUEUED, claim_token=None, lease_until=None,
-                          dispatched_at=None, not_before=None))
-        rows = s.execute(
-            select(Job.id, Job.priority).where(
-                Job.status == JobStatus.QUEUED,
-                or_(
-                    and_(Job.dispatched_at.is_(None),
-                         or_(Job.not_before.is_(None), Job.not_before <= now)),
-                    and_(Job.dispatched_at < stale,
-                         or_(Job.not_before.is_(None), Job.not_before < stale)),
-                ),
-            ).limit(limit)
-        ).all()
+    lost = [and_(JOBS.c.priority == Priority(queue), JOBS.c.dispatched_at < before)
+            for queue, before in lost_before.items() if before is not None]
+    due = [and_(JOBS.c.dispatched_at.is_(None), or_(JOBS.c.not_before.is_(None), JOBS.c.not_before <= now))]
+    if lost:
+        due.append(and_(or_(*lost), or_(JOBS.c.not_before.is_(None), JOBS.c.not_before < stale)))
+    with engine.begin() as conn:
+        rows = conn.execute(select(JOBS.c.id, JOBS.c.priority)
+                            .where(JOBS.c.status == JobStatus.QUEUED, or_(*due)).limit(limit)).all()
         if rows:
-            s.execute(update(Job).where(Job.id.in_([r[0] for r in rows])).values(dispatched_at=now))
-        s.commit()
+            conn.execute(update(JOBS).where(JOBS.c.id.in_([r[0] for r in rows])).values(dispatched_at=now))
         return [(r[0], str(r[1])) for r in rows]

@@ -71,6 +71,8 @@ class Job(SQLModel, table=True):
         Index("ix_jobs_batch_status", "batch_id", "status", "id"),
         Index("ix_jobs_status_dispatched", "status", "dispatched_at"),
         Index("ix_jobs_tenant_idem", "tenant_id", "idempotency_key", unique=True),
+        # The retention sweep: finished jobs not erased yet, oldest first, without a scan.
+        Index("ix_jobs_erased_finished", "erased_at", "finished_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -120,6 +122,9 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # When its input, messages, result, metadata and error message were erased (DELETE
+    # /v1/jobs/{id}, or PROMPTQ_RETENTION_DAYS); the row, usage and ledger stay.
+    erased_at: datetime | None = None
 
 
 class JobRow:
@@ -185,13 +190,16 @@ class WebhookDelivery(SQLModel, table=True):
     """One event to one URL; `attempts` counts the POSTs, each also in WebhookAttempt."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_deliveries_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+                      Index("ix_deliveries_object", "object_id"))
 
     id: str = Field(primary_key=True, max_length=40)  # the webhook-id header, stable across retries
     tenant_id: str = Field(max_length=64)
     url: str
     event_type: str
     payload: str = Field(sa_column=Column(Text, nullable=False))  # the exact signed body
+    # The job or batch the event is about: erasing a job erases its webhooks' payloads too.
+    object_id: str | None = Field(default=None, max_length=40)
     status: DeliveryStatus = DeliveryStatus.PENDING
     attempts: int = 0
     next_attempt_at: datetime | None = None

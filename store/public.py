@@ -25,7 +25,7 @@ class UsagePublic(BaseModel):
 
 
 class _Timestamps(BaseModel):
-    @field_serializer("created_at", "started_at", "finished_at", check_fields=False)
+    @field_serializer("created_at", "started_at", "finished_at", "erased_at", check_fields=False)
     def _iso_utc(self, value: datetime | None) -> str | None:
         if value is None:
             return None
@@ -53,6 +53,9 @@ class JobPublic(_Timestamps):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    # Set once DELETE /v1/jobs/{id} or the retention period erased the job's data: its
+    # result, metadata and error message are null from then on.
+    erased_at: datetime | None = None
 
     @classmethod
     def of(cls, job: Job | JobRow) -> JobPublic:
@@ -68,7 +71,7 @@ class JobPublic(_Timestamps):
                               cost_usd=job.cost_usd),
             attempts=job.attempts, cache_hit=job.cache_hit, input_truncated=job.input_truncated,
             metadata=job.metadata_, created_at=job.created_at, started_at=job.started_at,
-            finished_at=job.finished_at,
+            finished_at=job.finished_at, erased_at=job.erased_at,
         )
 
 

@@ -1,10 +1,11 @@
 """The relay: the broker may lose a message, the store never does.
 
-Every worker process runs this loop; a Redis lock lets one of them work each tick.
-It re-publishes queued jobs whose message is stale or whose parked wait is over,
-re-queues running jobs whose worker stopped renewing their lease, completes batches
-whose last jobs finished without completing them, and publishes webhook deliveries
-that are due.
+Every worker process runs this loop; a Redis lock lets one of them work each tick, and
+is renewed while a pass runs. It re-queues running jobs whose lease lapsed (on the
+database's clock), re-publishes queued jobs whose message is evidently lost
+(workers/frontier.py) or whose parked wait is over, completes batches whose last jobs
+finished without completing them, publishes webhook deliveries that are due, and erases
+finished jobs past the retention period (PROMPTQ_RETENTION_DAYS).
 """
 
 from __future__ import annotations
@@ -12,26 +13,55 @@ from __future__ import annotations
 import logging
 import threading
 
+from collections.abc import Callable
+
 from promptq import dispatch, keys
-from promptq.store import batches, deliveries, jobs
+from promptq.store import batches, clock, deliveries, erase, jobs
+from promptq.store.status import Priority
+from promptq.workers import frontier
+from promptq.workers.held_lock import run_held
 from promptq.workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
 
 
-def relay_once(rt: Runtime) -> tuple[int, int]:
-    """One pass; returns (jobs published, deliveries published)."""
+PURGE_CHUNK = 500  # jobs erased per pass by the retention sweep
+
+
+def relay_once(rt: Runtime, still_held: Callable[[], bool] = lambda: True) -> tuple[int, int]:
+    """One pass; returns (jobs published, deliveries published). `still_held()`: whether
+    this pass still holds the relay lock; each step after the first asks it."""
     settings = rt.settings
-    due = jobs.due_for_relay(rt.engine, stale_s=settings.relay_stale_s)
+    jobs.requeue_lapsed(rt.engine)
+    now = clock.now(rt.engine)
+    cutoffs = frontier.lost_cutoffs(rt.redis, settings.redis_prefix, [str(p) for p in Priority], now,
+                                    settings.relay_stale_s, lambda job_id: jobs.dispatched_at_of(rt.engine, job_id))
+    if not still_held():
+        return 0, 0
+    due = jobs.due_for_relay(rt.engine, now=now, stale_s=settings.relay_stale_s, lost_before=cutoffs)
     if due:
         dispatch.publish_jobs(settings.redis_url, due)
-    due_deliveries = deliveries.due_for_relay(rt.engine, stale_s=settings.relay_stale_s)
+    if not still_held():
+        return len(due), 0
+    due_deliveries = deliveries.due_for_relay(rt.engine, now=now, stale_s=settings.relay_stale_s)
     for batch_id in batches.finished_batches(rt.engine):
         due_deliveries += [d.id for d in batches.complete_if_done(rt.engine, batch_id)]
     for delivery_id in due_deliveries:
         dispatch.publish_delivery(settings.redis_url, delivery_id)
+    if settings.retention_days and still_held():
+        purge(rt)
     return len(due), len(due_deliveries)
+
+
+def purge(rt: Runtime) -> int:
+    """Erase one chunk of the finished jobs past the retention period, and their live
+    events; how many."""
+    erased = erase.purge_expired(rt.engine, retention_days=rt.settings.retention_days, limit=PURGE_CHUNK)
+    if erased:
+        rt.redis.delete(*(keys.job_events(rt.settings.redis_prefix, job_id) for job_id in erased))
+        log.info("retention: erased %d finished jobs", len(erased))
+    return len(erased)
 
 
 def _loop(rt: Runtime) -> None:
@@ -39,10 +69,13 @@ def _loop(rt: Runtime) -> None:
     lock_key = keys.relay_lock(rt.settings.redis_prefix)
     while not _stop.wait(interval):
         try:
-            # Held a little less than one interval: one relay per tick across the fleet.
-            if not rt.redis.set(lock_key, "1", nx=True, px=int(interval * 900)):
+            # Held a little less than one interval after the pass: one relay per tick
+            # across the fleet; renewed while the pass runs, however long it takes.
+            held, counts = run_held(rt.redis, lock_key, max(int(interval * 900), 100),
+                                    lambda still_held: relay_once(rt, still_held))
+            if not held or counts is None:
                 continue
-            published, delivered = relay_once(rt)
+            published, delivered = counts
             if published or delivered:
                 log.info("relay published %d jobs and %d webhook deliveries", published, delivered)
         except Exception:  # keep relaying through DB or Redis hiccups

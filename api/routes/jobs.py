@@ -1,4 +1,4 @@
-"""Single jobs: submit, poll, follow live, cancel."""
+"""Single jobs: submit, poll, follow live, cancel, erase."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, BackgroundTasks, Header, Request
+from fastapi import APIRouter, BackgroundTasks, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,7 @@ from promptq.api.deps import JobDep, SessionDep, SettingsDep, TenantDep
 from promptq.api.errors import APIError, documented
 from promptq.api.schemas import JobCreate
 from promptq.settings import Settings
+from promptq.store import erase
 from promptq.store.models import Job
 from promptq.store.public import JobPublic
 from promptq.store.status import JobStatus
@@ -92,6 +93,20 @@ def cancel_job(job: JobDep, session: SessionDep, settings: SettingsDep,
     session.commit()
     background.add_task(submission.publish_deliveries, settings, ids)
     return JobPublic.of(cancelled[0])
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response, responses=documented(404, 409))
+async def delete_job(job: JobDep, request: Request) -> Response:
+    """Erase a finished job's input, messages, result, metadata, error message, webhook
+    payloads and live events; the job stays, with its status, usage and `erased_at`.
+    A queued or running job answers 409 (cancel it first)."""
+    if not await run_in_threadpool(erase.erase_job, request.app.state.engine, job.id):
+        raise APIError(409, f"job {job.id} has not finished: cancel it first, or wait until it finishes",
+                       "job_not_finished")
+    # After the store: a failure here answers 503, and the DELETE can be repeated.
+    await request.app.state.redis.delete(keys.job_events(request.app.state.settings.redis_prefix, job.id))
+    log.info("job %s erased on request", job.id)
+    return Response(status_code=204)
 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse,
