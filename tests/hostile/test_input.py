@@ -178,3 +178,17 @@ def test_a_non_ascii_authorization_header_is_a_401(api, value):
         r = getattr(api, method)(path, headers={"Authorization": value, "content-type": "application/json"}, **body)
         refused(r, 401, "authentication_error")
     assert counts(api) == before
+
+
+def test_a_deep_body_through_a_real_server_is_a_422(database_url, tmp_path):
+    """uvicorn hands a large body over in many chunks: the scan refuses it part way."""
+    import requests
+
+    from support import served_api
+
+    body = b'{"task":"invoice_extraction","input":{"text":"x"},"metadata":' + b"[" * 1_000_000 + b"]" * 1_000_000 + b"}"
+    with served_api(tmp_path, PROMPTQ_DATABASE_URL=database_url) as url:
+        r = requests.post(f"{url}/v1/jobs", data=body, headers=JSON, timeout=60)
+        assert r.status_code == 422, r.text[:300]
+        assert r.json()["error"]["type"] == "invalid_request"
+        assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
