@@ -73,8 +73,9 @@ def test_metadata_260_levels_deep_is_refused_and_stores_nothing(api):
 
 def test_metadata_is_limited_to_32_levels(api):
     before = counts(api)
-    for path, body in [("/v1/jobs", {"task": TASK, "input": {"text": "x"}, "metadata": nested(MAX_METADATA_DEPTH + 1)}),
-                       ("/v1/batches", {"task": TASK, "documents": [{"text": "x", "metadata": nested(MAX_METADATA_DEPTH + 1)}]})]:
+    too_deep = nested(MAX_METADATA_DEPTH + 1)
+    for path, body in [("/v1/jobs", {"task": TASK, "input": {"text": "x"}, "metadata": too_deep}),
+                       ("/v1/batches", {"task": TASK, "documents": [{"text": "x", "metadata": too_deep}]})]:
         r = post(api, path, body)
         refused(r)
         assert f"{MAX_METADATA_DEPTH} levels" in r.json()["error"]["message"]
@@ -90,7 +91,8 @@ def test_metadata_is_limited_to_32_levels(api):
 def test_a_100000_levels_deep_body_is_a_422(api, path, opening):
     """Python's json module recurses: without the scan this parse would hit RecursionError."""
     closing = b"]" if opening == b"[" else b"}"
-    body = b'{"task":"invoice_extraction","input":{"text":"x"},"metadata":' + opening * 100_000 + b"1" + closing * 100_000 + b"}"
+    body = (b'{"task":"invoice_extraction","input":{"text":"x"},"metadata":'
+            + opening * 100_000 + b"1" + closing * 100_000 + b"}")
     before = counts(api)
     refused(api.post(path, content=body, headers=JSON))
     assert counts(api) == before
@@ -108,7 +110,8 @@ def bad_bodies() -> Iterator[tuple[str, str, Any]]:
         yield "/v1/jobs", "metadata key", {"task": TASK, "input": {"text": "x"}, "metadata": {bad: 1}}
         yield "/v1/jobs", "metadata value", {"task": TASK, "input": {"text": "x"}, "metadata": {"k": [1, {"v": bad}]}}
         yield "/v1/jobs", "nested metadata key", {"task": TASK, "input": {"text": "x"}, "metadata": {"k": {bad: 1}}}
-        yield "/v1/jobs", "webhook_url", {"task": TASK, "input": {"text": "x"}, "webhook_url": f"http://127.0.0.1/{bad}"}
+        yield "/v1/jobs", "webhook_url", {"task": TASK, "input": {"text": "x"},
+                                          "webhook_url": f"http://127.0.0.1/{bad}"}
         yield "/v1/jobs", "task", {"task": bad, "input": {"text": "x"}}
         yield "/v1/batches", "text", {"task": TASK, "documents": [{"text": "ok"}, {"text": bad}]}
         yield "/v1/batches", "custom_id", {"task": TASK, "documents": [{"text": "x", "custom_id": bad}]}
