@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 from promptq import __version__
 from promptq.api import auth, errors
 from promptq.api.body_limit import BodyLimit
+from promptq.api.json_depth import JsonDepthLimit
 from promptq.api.key_first import KeyBeforeBody
 from promptq.api.routes import batches, catalog, health, jobs, metrics
 from promptq.settings import Settings, get_settings
@@ -53,7 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                      "receive signed webhooks.")
     errors.install(app)
     # The last added runs first: an over-long declared body is refused (413) before the key
-    # is looked up, and a body without a known key (401) before it is read.
+    # is looked up, a body without a known key (401) before it is read, and a body nesting
+    # too deep (422) while it is read, before it is parsed.
+    app.add_middleware(JsonDepthLimit)
     app.add_middleware(KeyBeforeBody)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     for router in (jobs.router, batches.router, catalog.router, health.router, metrics.router):

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from promptq.api.auth import known_tenant
 from promptq.api.errors import APIError
+from promptq.api.storable import StorableStr
 from promptq.settings import Settings
 from promptq.store.models import Batch, Job
 
@@ -43,7 +44,7 @@ def get_tenant(request: Request, session: SessionDep,
 TenantDep = Annotated[str, Depends(get_tenant)]
 
 
-def get_job_or_404(job_id: str, tenant: TenantDep, session: SessionDep) -> Job:
+def get_job_or_404(job_id: StorableStr, tenant: TenantDep, session: SessionDep) -> Job:
     job = session.get(Job, job_id)
     # Another tenant's job is indistinguishable from a missing one.
     if job is None or job.tenant_id != tenant:
@@ -51,7 +52,7 @@ def get_job_or_404(job_id: str, tenant: TenantDep, session: SessionDep) -> Job:
     return job
 
 
-def get_batch_or_404(batch_id: str, tenant: TenantDep, session: SessionDep) -> Batch:
+def get_batch_or_404(batch_id: StorableStr, tenant: TenantDep, session: SessionDep) -> Batch:
     batch = session.get(Batch, batch_id)
     if batch is None or batch.tenant_id != tenant:
         raise APIError(404, f"no batch {batch_id!r}")

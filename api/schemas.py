@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from promptq.api.storable import StorableStr, json_problem
 from promptq.store.public import BatchPublic, JobPublic
 from promptq.store.status import Priority
 
@@ -14,6 +15,9 @@ MAX_METADATA_KEYS = 32
 # Metadata rides along in every job object and webhook: a few identifiers, not a second
 # document (bytes of its JSON).
 MAX_METADATA_BYTES = 16 * 1024
+# Levels of nested objects and arrays, the metadata object itself the first: well within
+# every serialiser's recursion limit (api/json_depth.py caps the whole body a little higher).
+MAX_METADATA_DEPTH = 32
 
 
 class _Strict(BaseModel):
@@ -25,6 +29,9 @@ def _small_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
         return value
     if len(value) > MAX_METADATA_KEYS:
         raise ValueError(f"metadata takes at most {MAX_METADATA_KEYS} keys")
+    problem = json_problem(value, MAX_METADATA_DEPTH)
+    if problem is not None:
+        raise ValueError(problem)
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_METADATA_BYTES:
         raise ValueError(f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
@@ -33,7 +40,7 @@ def _small_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 class Message(_Strict):
     role: Literal["user", "assistant"]
-    content: str = Field(min_length=1)
+    content: StorableStr = Field(min_length=1)
 
 
 class JobInput(_Strict):
@@ -45,7 +52,7 @@ class JobInput(_Strict):
         {"required": ["text"], "properties": {"text": {"type": "string"}}},
         {"required": ["messages"], "properties": {"messages": {"type": "array"}}},
     ]})
-    text: str | None = Field(None, min_length=1, description="The document to process.")
+    text: StorableStr | None = Field(None, min_length=1, description="The document to process.")
     messages: list[Message] | None = Field(None, min_length=1, max_length=1000,
                                            description="A conversation, oldest first.")
 
@@ -57,9 +64,9 @@ class JobInput(_Strict):
 
 
 class JobCreate(_Strict):
-    task: str = Field(description="A task name from GET /v1/tasks.")
+    task: StorableStr = Field(description="A task name from GET /v1/tasks.")
     input: JobInput
-    webhook_url: str | None = Field(None, max_length=2048)
+    webhook_url: StorableStr | None = Field(None, max_length=2048)
     metadata: dict[str, Any] | None = None
     priority: Priority = Priority.INTERACTIVE
 
@@ -67,17 +74,17 @@ class JobCreate(_Strict):
 
 
 class DocumentIn(_Strict):
-    custom_id: str | None = Field(None, max_length=128)
-    text: str = Field(min_length=1)
+    custom_id: StorableStr | None = Field(None, max_length=128)
+    text: StorableStr = Field(min_length=1)
     metadata: dict[str, Any] | None = None
 
     _meta = field_validator("metadata")(_small_metadata)
 
 
 class BatchCreate(_Strict):
-    task: str
+    task: StorableStr
     documents: list[DocumentIn] = Field(min_length=1)
-    webhook_url: str | None = Field(None, max_length=2048)
+    webhook_url: StorableStr | None = Field(None, max_length=2048)
     priority: Priority = Priority.BATCH
 
 

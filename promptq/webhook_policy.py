@@ -37,9 +37,15 @@ def checked_address(url: str, allowed_hosts: Iterable[str], *, resolve: bool = T
     and the sender connects to the checked one, so a DNS answer that changes between
     the check and the connection (rebinding) cannot reach a private address.
     The address is None for an allowed host (connect as usual) or when not resolving."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # urllib's refusal of a malformed [IPv6] host or a port outside 0-65535
+        raise UnsafeWebhookURL("webhook_url has an invalid host or port") from None
     if parts.scheme not in ("http", "https"):
         raise UnsafeWebhookURL("webhook_url must be an http or https URL")
+    if port == 0:
+        raise UnsafeWebhookURL("webhook_url has port 0")
     host = parts.hostname
     if not host:
         raise UnsafeWebhookURL("webhook_url has no host")
@@ -58,7 +64,7 @@ def checked_address(url: str, allowed_hosts: Iterable[str], *, resolve: bool = T
         return host, None
     else:
         try:
-            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+            infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
         except (socket.gaierror, UnicodeError):
             raise UnsafeWebhookURL(f"webhook host {host!r} does not resolve") from None
         addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]

@@ -26,3 +26,12 @@ def test_public_address_is_allowed():
 def test_listed_host_is_allowed_although_loopback():
     assert check_url("http://127.0.0.1:9000/hook", ["127.0.0.1"]) == "127.0.0.1"
     assert check_url("http://LOCALHOST:9000/hook", ["localhost"]) == "LOCALHOST".lower()
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:99999/hook", "http://127.0.0.1:0/hook", "http://127.0.0.1:abc/hook",
+    "http://127.0.0.1:-1/hook", "http://example.com:65536/hook", "http://[::1/hook",
+])
+def test_an_invalid_port_or_host_is_refused_even_for_an_allowed_host(url):
+    with pytest.raises(UnsafeWebhookURL, match="port"):
+        check_url(url, ["127.0.0.1", "example.com", "::1"])

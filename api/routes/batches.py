@@ -12,6 +12,7 @@ from promptq.api import submission
 from promptq.api.deps import BatchDep, SessionDep, SettingsDep, TenantDep
 from promptq.api.errors import APIError, documented
 from promptq.api.schemas import BatchCreate, JobList
+from promptq.api.storable import StorableStr
 from promptq.store import deliveries
 from promptq.store.batches import batch_public
 from promptq.store.models import Batch, Job, utcnow
@@ -59,7 +60,7 @@ def get_batch(batch: BatchDep, session: SessionDep) -> BatchPublic:
 def list_batch_jobs(batch: BatchDep, session: SessionDep, settings: SettingsDep,
                     status: JobStatus | None = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    after: str | None = None) -> JobList:
+                    after: StorableStr | None = None) -> JobList:
     """The batch's jobs in submission order; pass `next_after` as `after` for the next page."""
     query = select(Job).where(Job.batch_id == batch.id)
     if status is not None:

@@ -22,6 +22,7 @@ from promptq.api import submission
 from promptq.api.deps import JobDep, SessionDep, SettingsDep, TenantDep
 from promptq.api.errors import APIError, documented
 from promptq.api.schemas import JobCreate
+from promptq.api.storable import StorableStr
 from promptq.settings import Settings
 from promptq.store import erase
 from promptq.store.models import Job
@@ -36,7 +37,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=documented(401, 4
 @router.post("", status_code=202, response_model=JobPublic, responses=documented(400, 409, 413))
 def create_job(body: JobCreate, tenant: TenantDep, session: SessionDep, settings: SettingsDep,
                background: BackgroundTasks,
-               idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> JobPublic:
+               idempotency_key: Annotated[StorableStr | None, Header(max_length=255)] = None) -> JobPublic:
     """Queue one document. A repeated `Idempotency-Key` returns the job it created first."""
     task = submission.resolve_task(body.task)
     messages = [m.model_dump() for m in body.input.messages] if body.input.messages else None
@@ -111,7 +112,7 @@ async def delete_job(job: JobDep, request: Request) -> Response:
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse,
             responses={200: {"content": {"text/event-stream": {}}}, **documented(404, 429)})
-async def job_events(job_id: str, request: Request, tenant: TenantDep) -> EventSourceResponse:
+async def job_events(job_id: StorableStr, request: Request, tenant: TenantDep) -> EventSourceResponse:
     """Server-Sent Events: the job's current status, then each change until it is terminal."""
     engine = request.app.state.engine
 
