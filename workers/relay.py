@@ -15,6 +15,7 @@ import threading
 from promptq import dispatch, keys
 from promptq.store import batches, deliveries, jobs
 from promptq.workers.runtime import Runtime
+from promptq.workers.spend import relay_pass as bound_spend
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -23,6 +24,8 @@ _stop = threading.Event()
 def relay_once(rt: Runtime) -> tuple[int, int]:
     """One pass; returns (jobs published, deliveries published)."""
     settings = rt.settings
+    # Bounded spend (issue 24 A): before lapsed jobs are re-queued and webhooks published.
+    bound_spend(rt)
     due = jobs.due_for_relay(rt.engine, stale_s=settings.relay_stale_s)
     if due:
         dispatch.publish_jobs(settings.redis_url, due)
