@@ -82,6 +82,15 @@ def test_a_job_run_more_than_the_bound_fails_without_a_call(stack, sim):
     wait_until(lambda: stack.receiver.for_object(job_id), what="the job.failed webhook")
 
 
+def test_a_job_whose_attempts_were_spent_by_runs_that_died_makes_no_more_calls(stack, sim):
+    # Its calls were reserved (and counted) by runs that never decided what came next.
+    before = provider_requests(sim)
+    job_id = submit(stack, attempts=stack.settings.max_attempts)
+    wait_until(lambda: job(stack, job_id).status == JobStatus.FAILED, timeout_s=60, what="the job to fail")
+    assert job(stack, job_id).error_type == "too_many_attempts"
+    assert provider_requests(sim) == before and ledger(stack, job_id) == []
+
+
 def test_a_job_whose_lease_lapsed_too_often_is_failed_by_the_relay_not_requeued(stack, sim):
     before = provider_requests(sim)
     [job_id] = queued_jobs(stack.engine, 1, webhook_url=stack.receiver.url, status=JobStatus.RUNNING,
