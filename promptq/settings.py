@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     # Per-job budget of provider attempts (transport retries, repairs and fallbacks; a
     # split document's calls that extracted a piece do not count).
     max_attempts: int = 8
+    # Runs (claims) of one job, all kinds together (capacity waits re-queue a job without
+    # spending attempts); beyond it the job fails `too_many_runs`: a backstop for loops.
+    max_runs: int = Field(10_000, ge=10, le=1_000_000)
+    # Runs of one job that ended with its lease lapsing (worker died, or its finish
+    # failed); one more and the relay fails the job `too_many_runs` instead of re-queuing.
+    max_lapsed_runs: int = Field(3, ge=1, le=100)
+    # A ledger row still `pending` this long after its call started belongs to a dead
+    # worker: the relay marks it `unknown`, keeping the reserved estimate (seconds; more
+    # than call_timeout_s + job_lease_s).
+    ledger_unsettled_s: float = Field(900.0, ge=1.0, le=86_400.0)
     max_batch_documents: int = 10_000
     max_document_chars: int = 2_000_000
     # A request body larger than this (bytes) is refused with a 413 before it is read:
@@ -157,6 +167,13 @@ class Settings(BaseSettings):
             if self.webhook_allowed_hosts:
                 log.warning("PROMPTQ_WEBHOOK_ALLOWED_HOSTS is set in production: %s",
                             ", ".join(self.webhook_allowed_hosts))
+        return self
+
+    @model_validator(mode="after")
+    def _unsettled_after_calls_end(self) -> Settings:
+        # A call still in flight must not be marked unknown: its settle would find it swept.
+        if self.ledger_unsettled_s <= self.call_timeout_s + self.job_lease_s:
+            raise ValueError("PROMPTQ_LEDGER_UNSETTLED_S must exceed PROMPTQ_CALL_TIMEOUT_S + PROMPTQ_JOB_LEASE_S")
         return self
 
     @property

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -18,6 +19,7 @@ from promptq.store.models import JobRow, Tenant, WebhookAttempt, WebhookDelivery
 from promptq.store.public import JobPublic
 from promptq.store.status import DeliveryStatus
 
+log = logging.getLogger(__name__)
 _DELIVERIES = WebhookDelivery.__table__
 _INSERT = insert(_DELIVERIES)  # built once: see store/jobs.py
 _INSERT_ATTEMPT = insert(WebhookAttempt.__table__)
@@ -101,24 +103,57 @@ class NewDelivery(NamedTuple):
     payload: str  # the exact signed body
 
 
-def enqueue_job_events(conn: Connection, jobs: Sequence[JobRow]) -> dict[str, list[NewDelivery]]:
+def enqueue_job_events(conn: Connection, jobs: Sequence[JobRow], *, lenient: Set[str] = frozenset(),
+                       dispatched: bool = True) -> dict[str, list[NewDelivery]]:
     """The `job.<status>` webhooks of jobs that just became terminal, by job id (jobs
-    without a URL have none), in one INSERT."""
-    with_url = [job for job in jobs if job.webhook_url]
-    made = enqueue(conn, [(job.tenant_id, job.webhook_url, f"job.{job.status}",
-                           JobPublic.of(job).model_dump(mode="json")) for job in with_url])
-    return {job.id: [delivery] for job, delivery in zip(with_url, made)}
+    without a URL have none), in one INSERT. A job in `lenient` whose body cannot be
+    built gets one without its metadata and result, or else none (logged by id); any
+    other such job raises. `dispatched`: its first attempt is made by the caller (else
+    the relay publishes it)."""
+    events = []
+    for job in jobs:
+        if job.webhook_url:
+            data = _job_data(job) if job.id not in lenient else _lenient_job_data(job)
+            if data is not None:
+                events.append((job, data))
+    made = enqueue(conn, [(job.tenant_id, job.webhook_url, f"job.{job.status}", body) for job, body in events],
+                   dispatched=dispatched, built=True, object_ids=[job.id for job, _ in events])
+    return {job.id: [delivery] for (job, _), delivery in zip(events, made)}
 
 
-def enqueue(session: Session | Connection,
-            events: Iterable[tuple[str, str, str, dict[str, Any]]]) -> list[NewDelivery]:
-    """Store (tenant, url, type, data) events in the caller's transaction."""
+def _job_data(job: JobRow, *, bare: bool = False) -> str:
+    """A job event's signed body; `bare`: without the caller's metadata and the result."""
+    public = JobPublic.of(job)
+    if bare:
+        public = public.model_copy(update={"metadata": None, "result": None})
+    return event_body(f"job.{job.status}", public.model_dump(mode="json"))
+
+
+def _lenient_job_data(job: JobRow) -> str | None:
+    for bare in (False, True):
+        try:
+            return _job_data(job, bare=bare)
+        except Exception as exc:  # a body that cannot be built must not stop a lenient finish
+            log.warning("job %s: its %s webhook body cannot be built (%s)%s", job.id, job.status,
+                        type(exc).__name__, "; sent without metadata and result" if not bare else "")
+    log.error("job %s: no %s webhook is sent: its body cannot be built", job.id, job.status)
+    return None
+
+
+def enqueue(session: Session | Connection, events: Iterable[tuple[str, str, str, Any]], *,
+            dispatched: bool = True, built: bool = False,
+            object_ids: Sequence[str | None] | None = None) -> list[NewDelivery]:
+    """Store (tenant, url, type, data) events in the caller's transaction; `built`: each
+    data is already the body (`event_body`), and `object_ids` name the job or batch of
+    each (else its data's `id`)."""
     now = utcnow()
+    events = list(events)
+    ids = object_ids if object_ids is not None else [None if built else data.get("id") for *_, data in events]
     rows = [{"id": new_id("msg"), "tenant_id": tenant, "url": url, "event_type": event_type,
-             "payload": event_body(event_type, data), "object_id": data.get("id"),
-             "status": DeliveryStatus.PENDING,
-             "attempts": 0, "dispatched_at": now, "created_at": now}
-            for tenant, url, event_type, data in events]
+             "payload": data if built else event_body(event_type, data), "object_id": object_id,
+             "status": DeliveryStatus.PENDING, "attempts": 0,
+             "dispatched_at": now if dispatched else None, "created_at": now}
+            for (tenant, url, event_type, data), object_id in zip(events, ids, strict=True)]
     if rows:
         session.execute(_INSERT, rows)
     return [NewDelivery(r["id"], r["tenant_id"], r["url"], r["payload"]) for r in rows]

@@ -39,9 +39,10 @@ def _p(name: str, type_: Any = None) -> Any:
 # is never sent back after the claim.
 RUN_COLUMNS = tuple(JOBS.c[name] for name in (
     "id", "tenant_id", "task", "prompt_version", "batch_id", "priority", "input_text", "input_messages",
-    "attempts", "model_index", "consecutive_overloads", "progress"))
+    "attempts", "model_index", "consecutive_overloads", "progress", "runs"))
 _NOT_IN_WEBHOOK = {"input_text", "input_messages", "idempotency_key", "claim_token", "lease_until",
-                   "not_before", "dispatched_at", "model_index", "consecutive_overloads", "progress"}
+                   "not_before", "dispatched_at", "model_index", "consecutive_overloads", "progress",
+                   "runs", "lapsed_runs"}
 WEBHOOK_COLUMNS = tuple(c for c in JOBS.c if c.name not in _NOT_IN_WEBHOOK)
 
 # The hot path (claim, record, finish, requeue) runs these statements, built once: a
@@ -56,7 +57,7 @@ _CLAIM = (
     .where(JOBS.c.id == _p("job_id"), JOBS.c.status == JobStatus.QUEUED,
            or_(JOBS.c.not_before.is_(None), JOBS.c.not_before <= _p("due_by", JOBS.c.not_before.type)))
     .values(status=JobStatus.RUNNING, claim_token=_p("token"),
-            lease_until=_LEASE_UNTIL,
+            lease_until=_LEASE_UNTIL, runs=JOBS.c.runs + 1,
             started_at=func.coalesce(JOBS.c.started_at, _p("now", JOBS.c.started_at.type)))
     .returning(*RUN_COLUMNS)
 )
@@ -70,7 +71,7 @@ _CLAIM_GROUP = (
     .where(JOBS.c.id == _C.job_id, JOBS.c.status == JobStatus.QUEUED,
            or_(JOBS.c.not_before.is_(None), JOBS.c.not_before <= _p("due_by", JOBS.c.not_before.type)))
     .values(status=JobStatus.RUNNING, claim_token=_C.token,
-            lease_until=_LEASE_UNTIL,
+            lease_until=_LEASE_UNTIL, runs=JOBS.c.runs + 1,
             started_at=func.coalesce(JOBS.c.started_at, _p("now", JOBS.c.started_at.type)))
     .returning(*RUN_COLUMNS, JOBS.c.claim_token)
 )
@@ -203,6 +204,13 @@ def _usage(job_id: str, entry: LedgerLine | None) -> dict[str, Any]:
             "p_cache_read": entry.cache_read_input_tokens, "p_cost_usd": entry.cost_usd}
 
 
+def keep_progress(engine: Engine, claim_: Claim, progress: dict[str, Any]) -> None:
+    """The job's progress through its pieces, while the claim holds (the calls' ledger
+    rows are written apart: store/ledger.py)."""
+    with engine.begin() as conn:
+        conn.execute(_KEEP_PROGRESS, {"p_job_id": claim_.job.id, "p_token": claim_.token, "p_progress": progress})
+
+
 def record_attempt(engine: Engine, claim_: Claim, entry: LedgerLine,
                    progress: dict[str, Any] | None = None) -> None:
     """One ledger row, and the job's running totals, in one transaction; with
@@ -229,6 +237,10 @@ class Finish:
     model_index: int = 0
     cache_hit: bool = False
     input_truncated: bool = False
+    # The webhook's body must be built, or the finish raises; lenient: a body that cannot
+    # be built is sent without the job's metadata and result, or not at all (a job failed
+    # on an internal error must become terminal whatever broke).
+    lenient_webhook: bool = False
 
 
 def finish_many(engine: Engine, finishes: Sequence[Finish]) -> list[list[deliveries.NewDelivery] | None]:
@@ -252,7 +264,9 @@ def finish_many(engine: Engine, finishes: Sequence[Finish]) -> list[list[deliver
         lost = [usage for f, usage, row in zip(finishes, usages, rows) if row is None and f.entry is not None]
         if lost:
             conn.execute(_ADD_USAGE, lost)
-        made = deliveries.enqueue_job_events(conn, [row for row in rows if row is not None])
+        made = deliveries.enqueue_job_events(
+            conn, [row for row in rows if row is not None],
+            lenient={f.claim.job.id for f, row in zip(finishes, rows) if row is not None and f.lenient_webhook})
     return [None if row is None else made.get(row.id, []) for row in rows]
 
 
@@ -308,12 +322,13 @@ def requeue(engine: Engine, claim_: Claim, *, not_before: datetime | None, dispa
 
 def requeue_lapsed(engine: Engine) -> int:
     """Running jobs whose lease lapsed on the database's clock (their worker died or
-    stopped renewing) back to queued, parked for the relay to publish; how many."""
+    stopped renewing) back to queued, parked for the relay to publish, counted in
+    `lapsed_runs` (`fail_lapsed` fails those that lapsed too often first); how many."""
     with engine.begin() as conn:
         return conn.execute(
             update(JOBS).where(JOBS.c.status == JobStatus.RUNNING, JOBS.c.lease_until < clock.db_time(0))
             .values(status=JobStatus.QUEUED, claim_token=None, lease_until=None, dispatched_at=None,
-                    not_before=None)).rowcount
+                    not_before=None, lapsed_runs=JOBS.c.lapsed_runs + 1)).rowcount
 
 
 def dispatched_at_of(engine: Engine, job_id: str) -> datetime | None:
@@ -345,3 +360,28 @@ def due_for_relay(engine: Engine, *, now: datetime, stale_s: float, lost_before:
         if rows:
             conn.execute(update(JOBS).where(JOBS.c.id.in_([r[0] for r in rows])).values(dispatched_at=now))
         return [(r[0], str(r[1])) for r in rows]
+
+
+TOO_MANY_RUNS = "too_many_runs"
+
+
+def fail_lapsed(engine: Engine, *, max_lapsed_runs: int, limit: int = 1000) -> list[str]:
+    """Fail, instead of re-queuing, the running jobs whose lease lapsed once more after
+    `max_lapsed_runs` lapses (`too_many_runs`: whatever ends their runs would end the
+    next one too), with their webhooks, left for the relay to publish (lenient: see
+    Finish); returns their ids."""
+    now = utcnow()
+    lapsed_by = clock.db_time(0)  # leases are judged on the database's clock
+    lapsed = select(JOBS.c.id).where(JOBS.c.status == JobStatus.RUNNING, JOBS.c.lease_until < lapsed_by,
+                                     JOBS.c.lapsed_runs >= max_lapsed_runs).limit(limit)
+    with engine.begin() as conn:
+        rows = [JobRow(row) for row in conn.execute(
+            update(JOBS).where(JOBS.c.id.in_(lapsed), JOBS.c.status == JobStatus.RUNNING,
+                               JOBS.c.lease_until < lapsed_by)
+            .values(status=JobStatus.FAILED, error_type=TOO_MANY_RUNS, finished_at=now, claim_token=None,
+                    lease_until=None, progress=None, lapsed_runs=JOBS.c.lapsed_runs + 1,
+                    error_message=f"the job's run ended without a result {max_lapsed_runs + 1} times "
+                                  "(its worker died or could not record it)")
+            .returning(*WEBHOOK_COLUMNS)).mappings()]
+        deliveries.enqueue_job_events(conn, rows, lenient={row.id for row in rows}, dispatched=False)
+    return [row.id for row in rows]

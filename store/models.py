@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from promptq.store.status import BatchStatus, DeliveryStatus, JobStatus, Priority
@@ -101,6 +101,11 @@ class Job(SQLModel, table=True):
     cache_read_input_tokens: int = 0
     cost_usd: float | None = 0.0
     attempts: int = 0  # provider calls made (each one a ledger row)
+    # Claims of the job (runs), counted by the claim itself, and runs that ended with
+    # the lease lapsing (the worker neither finished nor rescheduled it): both bounded,
+    # so that no input or defect makes a job run, and spend, forever.
+    runs: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    lapsed_runs: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     # Where in the task's model chain the job is, and how often that model answered
     # "overloaded" in a row (the retry policy moves on after a few).
     model_index: int = 0
@@ -172,7 +177,10 @@ class LedgerLine(SQLModel):
     # None when the model has no price in the table: unknown, never zero.
     cost_usd: float | None = 0.0
     latency_ms: int = 0
-    outcome: str  # "ok" or a failure kind ("rate_limited", "refusal", …)
+    # "ok" or a failure kind ("rate_limited", "refusal", …); "pending" from just before
+    # the call until it is settled, with the reserved estimate as its usage and cost;
+    # "unknown": never settled (its worker died), the estimate kept as what it may cost.
+    outcome: str
     request_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -181,7 +189,12 @@ class LedgerEntry(LedgerLine, table=True):
     """A stored ledger row."""
 
     __tablename__ = "ledger"
-    __table_args__ = (Index("ix_ledger_tenant_created", "tenant_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_ledger_tenant_created", "tenant_id", "created_at"),
+        # The relay's sweep of unsettled rows reads only these (partial: a handful of rows).
+        Index("ix_ledger_pending_created", "created_at", postgresql_where=text("outcome = 'pending'"),
+              sqlite_where=text("outcome = 'pending'")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
 

@@ -1,7 +1,8 @@
 """Job finishes from all of a process's threads, committed together by one thread.
 
-Making a job terminal is one transaction (ledger row, terminal state, webhook outbox
-row: store/jobs.py `finish_many`). Paid per job it costs five round trips and ~1 ms
+Making a job terminal is one transaction (terminal state, webhook outbox row:
+store/jobs.py `finish_many`; the calls' ledger rows are committed before it, apart,
+by workers/ledger.py). Paid per job it costs five round trips and ~1 ms
 of CPU; a group of ten costs under half that per job. So a job's thread hands its
 finish to this thread and waits for the commit: nothing is acknowledged, counted or
 sent before its transaction committed, exactly as when it committed alone. The

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from promptq import dispatch
 from promptq.prompts.registry import OutputMode, Task, get_task
 from promptq.safe_log import exception_summary
-from promptq.store import jobs
+from promptq.store import jobs, ledger
 from promptq.store.models import LedgerLine, utcnow
 from promptq.store.status import JobStatus
 from promptq.workers.context import fits, merge_outputs, plan_shrink, request_tokens, worth_counting
@@ -36,6 +36,7 @@ from promptq.workers.webhooks.delivery import deliver_now_or_queue
 log = logging.getLogger(__name__)
 INFRASTRUCTURE_ERRORS = (DBAPIError, RedisError)
 MAX_SHRINKS = 4  # attempts to make one input fit before the job fails
+TOO_MANY_ATTEMPTS = "too_many_attempts"  # the job's error once its budget is spent before a call
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,11 @@ class JobRunner:
         with self.rt.leases.hold(claim.token):
             self._event(job_id, "status", {"status": JobStatus.RUNNING})
             try:
+                if claim.job.runs > self.rt.settings.max_runs:  # a backstop: no job runs forever
+                    state = _State(claim.job.model_index, 0, claim.job.attempts, "", None, False)
+                    return self._finish(claim, state, JobStatus.FAILED, lenient_webhook=True, error=(
+                        jobs.TOO_MANY_RUNS, f"the job was run {claim.job.runs} times, more than "
+                                            f"{self.rt.settings.max_runs} (PROMPTQ_MAX_RUNS)"))
                 return self._run(claim)
             except INFRASTRUCTURE_ERRORS:
                 # The store or Redis is away: leave the job running; its lease lapses
@@ -121,10 +127,12 @@ class JobRunner:
             except Exception as exc:
                 # A defect must not leave the job running forever (or retried forever):
                 # fail it visibly. The job's error and the log name the type only: the
-                # exception's message may quote the input.
+                # exception's message may quote the input. Its webhook is lenient: what
+                # failed may be the webhook's body (e.g. metadata nested too deep), and
+                # this finish must commit, or the job would run (and be billed) again.
                 log.error("job %s failed on an internal error:\n%s", job_id, exception_summary(exc))
                 state = _State(claim.job.model_index, 0, claim.job.attempts, "", None, False)
-                return self._finish(claim, state, JobStatus.FAILED,
+                return self._finish(claim, state, JobStatus.FAILED, lenient_webhook=True,
                                     error=("internal_error", f"{type(exc).__name__} while running the job"))
 
     # -- the attempt loop -------------------------------------------------
@@ -137,6 +145,12 @@ class JobRunner:
             if state.model_index >= len(task.models):
                 return self._finish(claim, state, JobStatus.FAILED, error=(
                     "no_model_available", "every model of the task's chain failed or is not configured"))
+            if state.spent_attempts >= self.rt.policy.max_attempts:
+                # Calls of runs that ended without deciding (a dead worker, a failed
+                # finish) count too: however a job fails, it costs at most its budget.
+                return self._finish(claim, state, JobStatus.FAILED, error=(
+                    TOO_MANY_ATTEMPTS, f"the job's {self.rt.policy.max_attempts} provider calls "
+                                       "(PROMPTQ_MAX_ATTEMPTS) were spent without a result"))
             model = task.models[state.model_index]
             try:
                 attempt = self._try_model(claim, task, model, state)
@@ -145,12 +159,12 @@ class JobRunner:
                 # waiters out so they do not all come back in the same instant.
                 spread = random.uniform(0, self.rt.settings.capacity_wait_s)
                 return self._reschedule(claim, state, wait.wait_s + spread, reason=f"capacity:{wait.reason}")
-            failure, response, entry = attempt.failure, attempt.response, attempt.entry
+            failure, response = attempt.failure, attempt.response
             if failure is None:
-                assert attempt.output is not None and entry is not None
+                assert attempt.output is not None
                 state.partials.append(attempt.output)
                 if len(state.partials) < len(state.spans):
-                    jobs.record_attempt(self.rt.engine, claim, entry, progress=state.progress)
+                    jobs.keep_progress(self.rt.engine, claim, state.progress)
                     state.messages, state.repairs = (), 0  # on to the next piece
                     continue
                 result = attempt.output
@@ -160,9 +174,9 @@ class JobRunner:
                     result = merge_outputs(state.partials)
                     problems = structured.validation_errors(task.validator(), result)
                 if problems:
-                    return self._finish(claim, state, JobStatus.NEEDS_REVIEW, model=model, entry=entry, error=(
+                    return self._finish(claim, state, JobStatus.NEEDS_REVIEW, model=model, error=(
                         FailureKind.INVALID_OUTPUT, "merged extraction is invalid: " + "; ".join(problems[:5])))
-                return self._finish(claim, state, JobStatus.SUCCEEDED, result=result, model=model, entry=entry,
+                return self._finish(claim, state, JobStatus.SUCCEEDED, result=result, model=model,
                                     cache_hit=bool(response and response.usage.cache_read_input_tokens))
             decision = decide(
                 failure.kind, attempts_made=state.spent_attempts, retry_after_s=failure.retry_after_s,
@@ -172,12 +186,10 @@ class JobRunner:
             state.overloads = state.overloads + 1 if failure.kind is FailureKind.OVERLOADED else 0
             log.info("job %s %s on %s: %s (%s)", job.id, failure.kind, model, decision.action,
                      decision.reason)
-            if entry is not None and decision.action in (Action.FALLBACK, Action.REPAIR, Action.SHRINK):
-                jobs.record_attempt(self.rt.engine, claim, entry)  # the job goes on in this run
             match decision.action:
                 case Action.RETRY:
                     return self._reschedule(claim, state, decision.wait_s, reason=str(failure.kind),
-                                            failure=failure, entry=entry)
+                                            failure=failure)
                 case Action.FALLBACK:
                     self._count("promptq_fallbacks_total", task=task.name, model=model)
                     state.model_index += 1
@@ -195,15 +207,15 @@ class JobRunner:
                         return self._finish(claim, state, JobStatus.FAILED,
                                             error=(FailureKind.CONTEXT_TOO_LONG, failure.message))
                 case Action.REVIEW:
-                    return self._finish(claim, state, JobStatus.NEEDS_REVIEW, entry=entry,
+                    return self._finish(claim, state, JobStatus.NEEDS_REVIEW,
                                         error=(failure.kind, failure.message), model=model)
                 case Action.FAIL:
-                    return self._finish(claim, state, JobStatus.FAILED, entry=entry,
+                    return self._finish(claim, state, JobStatus.FAILED,
                                         error=(failure.kind, failure.message), model=model)
 
     def _try_model(self, claim: jobs.Claim, task: Task, model: str, state: _State) -> _Attempt:
-        """One provider call (or none, when it cannot be made) and its ledger row, which
-        the caller stores together with the job's next state."""
+        """One provider call (or none, when it cannot be made), recorded in the ledger
+        before it is sent and settled after it, each in its own commit (store/ledger.py)."""
         llm = self.rt.llm
         if not llm.is_configured(model):
             return _Attempt(ProviderFailure(FailureKind.NOT_CONFIGURED, f"no credentials for {model}"))
@@ -224,13 +236,28 @@ class JobRunner:
         response: CallResponse | None = None
         output: dict[str, Any] | None = None
         failure: ProviderFailure | None = None
+        pending: list[int] = []  # the call's ledger row, once reserved
+
+        def reserve() -> None:
+            state.attempts += 1
+            pending.append(self.rt.ledger.reserve(self._pending_entry(claim, task, request, state.attempts)))
+
         try:
-            response = self._limited_call(request, claim.job.id)
+            response = self._limited_call(request, claim.job.id, reserve)
             output = self._checked_output(response, task)
         except ProviderFailure as exc:
             failure = exc
-        state.attempts += 1
+        except Exception:
+            # A defect after the call: settle what it is known to have spent; with no
+            # answer the row stays pending, and the sweep keeps its estimate (unknown).
+            if pending and response is not None:
+                self.rt.ledger.settle(pending[0], self._ledger_entry(
+                    claim, task, model, state.attempts, response, None, outcome="internal_error"))
+            raise
+        if not pending:  # nothing was sent
+            return _Attempt(failure, response, output)
         entry = self._ledger_entry(claim, task, model, state.attempts, response, failure)
+        self.rt.ledger.settle(pending[0], entry)
         return _Attempt(failure, response, output, entry)
 
     def _counted_tokens(self, request: CallRequest, window: int) -> int | None:
@@ -243,8 +270,9 @@ class JobRunner:
             log.info("token counting for %s failed (%s); using the estimate", request.model, exc.kind)
             return None
 
-    def _limited_call(self, request: CallRequest, job_id: str) -> CallResponse:
-        """The provider call inside a reservation of the shared rate limiter.
+    def _limited_call(self, request: CallRequest, job_id: str, before_send: Callable[[], None]) -> CallResponse:
+        """The provider call inside a reservation of the shared rate limiter;
+        `before_send()` runs once capacity is granted, right before the call.
 
         Raises CapacityWait (nothing sent) or ProviderFailure (sent, failed).
         """
@@ -254,6 +282,11 @@ class JobRunner:
                              output_tokens=request.max_tokens,
                              max_wait_s=self.rt.settings.capacity_wait_s) as reservation:
             deltas = _DeltaEvents(lambda piece: self._event(job_id, "token", {"delta": piece}))
+            try:
+                before_send()
+            except BaseException:
+                reservation.release()  # nothing was sent
+                raise
             try:
                 response = llm.call(request, deltas if request.stream else None)
                 deltas.flush()
@@ -305,8 +338,20 @@ class JobRunner:
 
     # -- recording --------------------------------------------------------
 
+    def _pending_entry(self, claim: jobs.Claim, task: Task, request: CallRequest, attempt: int) -> LedgerLine:
+        """A call's ledger row before it is sent: what it may cost at most (the estimated
+        input and every output token it may produce, priced), until it is settled."""
+        job, model = claim.job, request.model
+        estimate = Usage(input_tokens=request_tokens(request), output_tokens=request.max_tokens)
+        return LedgerLine(
+            tenant_id=job.tenant_id, job_id=job.id, batch_id=job.batch_id, task=task.name,
+            provider=str(self.rt.llm.provider_of(model)), model=model, prompt_version=task.version,
+            attempt=attempt, input_tokens=estimate.input_tokens, output_tokens=estimate.output_tokens,
+            cost_usd=pricing.cost_usd(model, estimate), outcome=ledger.PENDING)
+
     def _ledger_entry(self, claim: jobs.Claim, task: Task, model: str, attempt: int,
-                      response: CallResponse | None, failure: ProviderFailure | None) -> LedgerLine:
+                      response: CallResponse | None, failure: ProviderFailure | None,
+                      outcome: str | None = None) -> LedgerLine:
         usage = (response.usage if response else None) or (failure.usage if failure else None) or Usage()
         job = claim.job
         entry = LedgerLine(
@@ -317,7 +362,7 @@ class JobRunner:
             cache_read_input_tokens=usage.cache_read_input_tokens,
             cost_usd=pricing.cost_usd(model, usage),
             latency_ms=int(response.latency_s * 1000) if response else 0,
-            outcome="ok" if failure is None else str(failure.kind),
+            outcome=outcome or ("ok" if failure is None else str(failure.kind)),
             request_id=(response.request_id if response else None) or (failure.request_id if failure else None),
         )
         self._count("promptq_provider_calls_total", provider=entry.provider, model=model, outcome=entry.outcome)
@@ -331,11 +376,11 @@ class JobRunner:
     # -- transitions ------------------------------------------------------
 
     def _reschedule(self, claim: jobs.Claim, state: _State, wait_s: float, *, reason: str,
-                    failure: ProviderFailure | None = None, entry: LedgerLine | None = None) -> Outcome:
+                    failure: ProviderFailure | None = None) -> Outcome:
         settings = self.rt.settings
         in_message = wait_s <= settings.max_countdown_s
         moved = jobs.requeue(self.rt.engine, claim, not_before=utcnow() + timedelta(seconds=wait_s),
-                             dispatched=in_message, entry=entry, model_index=state.model_index,
+                             dispatched=in_message, model_index=state.model_index,
                              consecutive_overloads=state.overloads,
                              input_truncated=state.truncated, progress=state.progress,
                              error_type=str(failure.kind) if failure else None,
@@ -352,9 +397,9 @@ class JobRunner:
 
     def _finish(self, claim: jobs.Claim, state: _State, status: JobStatus, *,
                 result: dict[str, Any] | None = None, error: tuple[str, str] | None = None,
-                entry: LedgerLine | None = None, **fields: Any) -> Outcome:
+                **fields: Any) -> Outcome:
         made = self.rt.finisher.finish(jobs.Finish(
-            claim, status, result=result, entry=entry, error_type=str(error[0]) if error else None,
+            claim, status, result=result, error_type=str(error[0]) if error else None,
             error_message=error[1][:1000] if error else None, input_truncated=state.truncated,
             model_index=state.model_index, **fields))
         if made is None:  # cancelled meanwhile, or the lease lapsed and another worker took over
@@ -374,8 +419,8 @@ class JobRunner:
 
 @dataclass(frozen=True)
 class _Attempt:
-    """What one try of a model gave: a failure or an output, and the call's ledger row
-    (None when no call was made)."""
+    """What one try of a model gave: a failure or an output, and the call's settled
+    ledger row (None when no call was made)."""
 
     failure: ProviderFailure | None
     response: CallResponse | None = None

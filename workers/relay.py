@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-
 from collections.abc import Callable
 
 from promptq import dispatch, keys
@@ -21,6 +20,7 @@ from promptq.store.status import Priority
 from promptq.workers import frontier
 from promptq.workers.held_lock import run_held
 from promptq.workers.runtime import Runtime
+from promptq.workers.spend import relay_pass as bound_spend
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -33,6 +33,7 @@ def relay_once(rt: Runtime, still_held: Callable[[], bool] = lambda: True) -> tu
     """One pass; returns (jobs published, deliveries published). `still_held()`: whether
     this pass still holds the relay lock; each step after the first asks it."""
     settings = rt.settings
+    bound_spend(rt)  # fails over-lapsed jobs and settles stale ledger rows before the re-queue
     jobs.requeue_lapsed(rt.engine)
     now = clock.now(rt.engine)
     cutoffs = frontier.lost_cutoffs(rt.redis, settings.redis_prefix, [str(p) for p in Priority], now,

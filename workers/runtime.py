@@ -16,6 +16,7 @@ from promptq.workers.claimer import Claimer, new_claimer
 from promptq.workers.event_writer import EventWriter
 from promptq.workers.finisher import Finisher
 from promptq.workers.leases import LeaseKeeper
+from promptq.workers.ledger import LedgerWriter
 from promptq.workers.llm.client import LLMClient
 from promptq.workers.policy import RetryPolicy
 from promptq.workers.ratelimit import RateLimiter, RedisBackend, load_limits
@@ -37,12 +38,14 @@ class Runtime:
     events: EventWriter  # live job events and counters, written in order by one thread
     claimer: Claimer  # job claims, made in groups by one thread: `claimer(job_id)`
     finisher: Finisher  # job finishes, group-committed by one thread
+    ledger: LedgerWriter  # provider calls' ledger rows, reserved and settled by one thread
 
     def write_what_is_queued(self) -> None:
-        """Make the job claims and finishes, delivered webhook attempts and live events
-        still queued in this process, and stop the threads that make them (later ones
-        are made by their callers, alone)."""
+        """Make the job claims, ledger rows and finishes, delivered webhook attempts and
+        live events still queued in this process, and stop the threads that make them
+        (later ones are made by their callers, alone)."""
         self.claimer.stop()
+        self.ledger.stop()
         self.finisher.stop()
         self.delivered_log.stop()
         self.events.close()
@@ -87,6 +90,7 @@ def build_runtime(settings: Settings) -> Runtime:
         claimer=new_claimer(engine, settings.job_lease_s),
         finisher=Finisher(engine, count_down=partial(
             batch_progress.count_finished, client, settings.redis_prefix)),
+        ledger=LedgerWriter(engine),
     )
 
 
