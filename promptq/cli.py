@@ -15,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from promptq.settings import DEV_API_KEY, get_settings
+from promptq.config_errors import ConfigError, exit_with, require_worker_providers, settings_or_exit
+from promptq.settings import DEV_API_KEY
 
 app = typer.Typer(help="promptq: an asynchronous job queue for production LLM calls.",
                   no_args_is_help=True, add_completion=False)
@@ -46,6 +47,7 @@ def api(host: str = "127.0.0.1", port: int = 8000,
     """Run the HTTP API (FastAPI under uvicorn)."""
     import uvicorn
 
+    settings_or_exit()  # before uvicorn, whose factory call would print a traceback
     _logging()
     uvicorn.run("promptq.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", access_log=False)
@@ -58,10 +60,15 @@ def worker(concurrency: Annotated[int | None, typer.Option(
            pool: Annotated[str, typer.Option(help="threads (default) or prefork")] = "threads",
            loglevel: str = "INFO", hostname: str | None = None) -> None:
     """Run a Celery worker: many LLM calls in flight on a thread pool."""
+    settings = settings_or_exit()
+    try:
+        require_worker_providers(settings)
+    except ConfigError as exc:
+        exit_with(exc)
     from promptq.workers.celery_app import app as celery_app
 
     _logging(loglevel)
-    n = concurrency or get_settings().worker_concurrency
+    n = concurrency or settings.worker_concurrency
     argv = ["worker", f"--pool={pool}", f"--concurrency={n}", f"--queues={queues}",
             f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]
     if hostname:
@@ -72,9 +79,9 @@ def worker(concurrency: Annotated[int | None, typer.Option(
 @app.command()
 def flower(port: int = 5555, address: str = "127.0.0.1") -> None:
     """Run Flower (worker dashboard); FLOWER_BASIC_AUTH=user:password is required."""
+    auth = settings_or_exit().flower_basic_auth
     from promptq.workers.celery_app import app as celery_app
 
-    auth = get_settings().flower_basic_auth
     if not auth or ":" not in auth:
         console.print("[red]FLOWER_BASIC_AUTH=user:password must be set: Flower shows task "
                       "arguments and controls workers.[/red]")

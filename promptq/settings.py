@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -29,10 +29,11 @@ def _split_csv(value: object) -> object:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROMPTQ_", extra="ignore")
 
-    env: str = Field("development", description="development | production")
+    env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///./promptq.db"
     redis_url: str = "redis://localhost:6379/0"
-    # `tenant:key[,tenant:key…]`; empty means one development key, printed at start.
+    # `tenant:key[,tenant:key…]`, the whole truth at start; empty (development only): the
+    # development key, from loopback clients only.
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Prefix of every Redis key promptq writes (lets tests and tenants of one Redis coexist).
@@ -124,6 +125,13 @@ class Settings(BaseSettings):
     flower_basic_auth: str | None = Field(None, validation_alias=AliasChoices("FLOWER_BASIC_AUTH"))
 
     _split_lists = field_validator("api_keys", "webhook_allowed_hosts", mode="before")(_split_csv)
+
+    @field_validator("anthropic_api_key", "anthropic_base_url", "openai_api_key", "openai_base_url",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes `${ANTHROPIC_BASE_URL:-}` as an empty string: that is no URL.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("database_url")
     @classmethod
