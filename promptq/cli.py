@@ -181,7 +181,58 @@ def demo(documents: Annotated[int, typer.Option(help="sample documents to proces
     """Start simulator, API and worker, push a batch through them, show results and spend."""
     from promptq.demo import run_demo
 
+    settings_or_exit()
     sys.exit(run_demo(documents=documents, keep_running=keep_running))
+
+
+keys = typer.Typer(help="API keys: create (printed once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+def _keys_engine():  # type: ignore[no-untyped-def]
+    from promptq.store.engine import engine_for
+
+    return engine_for(settings_or_exit().database_url)
+
+
+@keys.command("create")
+def keys_create(tenant: Annotated[str, typer.Option(help="the tenant the key acts for (created if new)")]) -> None:
+    """Create a key for a tenant; the key is printed once and cannot be shown again."""
+    from promptq.store.api_keys import create_key
+
+    if not tenant or len(tenant) > 64 or not tenant.replace("-", "").replace("_", "").isalnum():
+        console.print("[red]--tenant: letters, digits, '-' and '_', at most 64 characters[/red]")
+        raise typer.Exit(2)
+    key_id, key = create_key(_keys_engine(), tenant)
+    typer.echo(f"created {key_id} for tenant {tenant!r}; the key is shown only this once:", err=True)
+    typer.echo(key)
+
+
+@keys.command("list")
+def keys_list(tenant: Annotated[str | None, typer.Option(help="only this tenant's keys")] = None) -> None:
+    """List keys: id, tenant, source, created, last used, revoked (never the key)."""
+    from promptq.store.api_keys import list_keys
+
+    def when(value: object) -> str:
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "-"  # type: ignore[attr-defined]
+
+    found = list_keys(_keys_engine(), tenant)
+    typer.echo("id\ttenant\tsource\tcreated\tlast_used\trevoked")
+    for k in found:
+        typer.echo("\t".join((k.id or "-", k.tenant, k.source, when(k.created_at), when(k.last_used_at),
+                              when(k.revoked_at))))
+
+
+@keys.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="a key_… id from `promptq keys list`")]) -> None:
+    """Revoke a key: running API processes refuse it within PROMPTQ_API_KEY_CACHE_S seconds."""
+    from promptq.store.api_keys import revoke_key
+
+    revoked = revoke_key(_keys_engine(), key_id)
+    if revoked is None:
+        console.print(f"[red]no key {key_id!r}[/red]")
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}" if revoked else f"{key_id} was already revoked")
 
 
 if __name__ == "__main__":

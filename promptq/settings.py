@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 log = logging.getLogger(__name__)
 
 DEV_TENANT = "dev"
-# Accepted only while PROMPTQ_API_KEYS is empty, which production refuses.
+# Never stored; accepted only in development, while PROMPTQ_API_KEYS is empty, from loopback.
 DEV_API_KEY = "pq_dev_key_for_local_use_only"
 
 
@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     # Of those, at most this many for one tenant, so that one tenant cannot take every
     # place; beyond it that tenant's stream requests answer 429.
     max_event_streams_per_tenant: int = 100
+    # How long an API process trusts what it learnt of an API key (seconds): a key revoked
+    # in the store (`promptq keys revoke`, or removed from PROMPTQ_API_KEYS) stops working
+    # on running API processes within this time.
+    api_key_cache_s: float = Field(5.0, ge=0.0, le=60.0)
     # Seconds an event stream waits for an event before it sends a ping and asks the
     # store whether the job finished (its terminal event may have been lost).
     event_ping_s: float = 15.0
@@ -172,11 +176,14 @@ class Settings(BaseSettings):
         """No provider key at all: every provider is served by promptq's simulator."""
         return not self.has_provider_key
 
+    @property
+    def dev_key_enabled(self) -> bool:
+        """DEV_API_KEY works (from loopback only): in development, with no key configured."""
+        return self.env == "development" and not self.api_keys
+
     def tenant_keys(self) -> dict[str, str]:
-        """Bootstrap API keys as key → tenant; a development key when none is configured."""
-        if self.api_keys:
-            return {key: tenant for tenant, _, key in (e.partition(":") for e in self.api_keys)}
-        return {DEV_API_KEY: DEV_TENANT}
+        """The API keys of PROMPTQ_API_KEYS as key → tenant (the development key is never one)."""
+        return {key: tenant for tenant, _, key in (e.partition(":") for e in self.api_keys)}
 
 
 @lru_cache
