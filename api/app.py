@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.open_streams = Counter()  # by tenant
         app.state.key_cache = auth.KeyCache(settings.api_key_cache_s)
         auth.bootstrap(app.state.engine, settings)
-        if settings.uses_simulator and settings.env == "development":
+        if settings.uses_simulator:
             log.warning("no provider key set: workers call promptq's simulator at %s", settings.sim_url)
         yield
         await app.state.redis.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -200,7 +201,7 @@ def keys_create(tenant: Annotated[str, typer.Option(help="the tenant the key act
     """Create a key for a tenant; the key is printed once and cannot be shown again."""
     from promptq.store.api_keys import create_key
 
-    if not tenant or len(tenant) > 64 or not tenant.replace("-", "").replace("_", "").isalnum():
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", tenant):
         console.print("[red]--tenant: letters, digits, '-' and '_', at most 64 characters[/red]")
         raise typer.Exit(2)
     key_id, key = create_key(_keys_engine(), tenant)

@@ -173,8 +173,9 @@ class Settings(BaseSettings):
 
     @property
     def uses_simulator(self) -> bool:
-        """No provider key at all: every provider is served by promptq's simulator."""
-        return not self.has_provider_key
+        """No provider key at all, in development: every provider is promptq's simulator
+        (production never answers from it)."""
+        return not self.has_provider_key and self.env == "development"
 
     @property
     def dev_key_enabled(self) -> bool:

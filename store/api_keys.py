@@ -86,7 +86,7 @@ def revoke_unlisted_env_keys(engine: Engine, listed: set[str]) -> int:
     keys created by the CLI are not affected. Returns how many were revoked."""
     stmt = (update(ApiKey)
             .where(or_(col(ApiKey.source) == KEY_SOURCE_ENV, col(ApiKey.source).is_(None)),
-                   col(ApiKey.revoked_at).is_(None), col(ApiKey.key_hash).not_in(listed))
+                   col(ApiKey.revoked_at).is_(None), col(ApiKey.key_hash).not_in(sorted(listed)))
             .values(revoked_at=utcnow()))
     with Session(engine) as s:
         revoked = s.exec(stmt).rowcount  # type: ignore[call-overload]

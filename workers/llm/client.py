@@ -29,7 +29,7 @@ def provider_endpoints(settings: Settings) -> dict[Provider, tuple[str, str | No
     task's chain (NOT_CONFIGURED) instead of silently reaching a simulator. Production
     never uses the simulator: there, no key means no provider at all.
     """
-    if settings.uses_simulator and settings.env == "development":
+    if settings.uses_simulator:
         root = settings.sim_url.rstrip("/")
         return {Provider.ANTHROPIC: (SIM_KEY, root), Provider.OPENAI: (SIM_KEY, root + "/v1")}
     found: dict[Provider, tuple[str, str | None]] = {}
