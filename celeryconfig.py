@@ -6,9 +6,11 @@ Values derive from promptq's typed Settings (PROMPTQ_* environment variables).
 from kombu import Queue
 
 from promptq.broker import TRANSPORT
-from promptq.settings import get_settings
+from promptq.config_errors import settings_or_exit
 
-_settings = get_settings()
+# The first place `celery -A promptq.workers.celery_app worker` reads settings: an invalid
+# environment is one line on stderr and exit status 2, not a traceback.
+_settings = settings_or_exit()
 
 broker_url = _settings.redis_url
 # kombu's Redis transport, reusing one Redis client per channel (see promptq/broker.py).

@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.redis_url, socket_connect_timeout=5, socket_timeout=settings.event_ping_s + 10,
             max_connections=settings.max_event_streams + 10)
         app.state.open_streams = Counter()  # by tenant
-        app.state.key_cache = {}
+        app.state.key_cache = auth.KeyCache(settings.api_key_cache_s)
         auth.bootstrap(app.state.engine, settings)
         if settings.uses_simulator:
             log.warning("no provider key set: workers call promptq's simulator at %s", settings.sim_url)

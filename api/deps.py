@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from promptq.api.auth import known_tenant
+from promptq.api.auth import dev_tenant, known_tenant
 from promptq.api.errors import APIError
 from promptq.api.storable import StorableStr
 from promptq.settings import Settings
@@ -35,7 +35,9 @@ def get_tenant(request: Request, session: SessionDep,
                creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     if creds is None or not creds.credentials:
         raise APIError(401, "missing API key: send Authorization: Bearer <key>")
-    tenant = known_tenant(session, request.app.state.key_cache, creds.credentials)
+    client = request.client.host if request.client else None
+    tenant = (dev_tenant(request.app.state.settings, creds.credentials, client)
+              or known_tenant(session, request.app.state.key_cache, creds.credentials))
     if tenant is None:
         raise APIError(401, "invalid API key")
     return tenant

@@ -4,8 +4,9 @@ FastAPI reads and parses a request's body before any dependency runs, the key ch
 included, so without this anyone could make the API read and parse a body of up to
 PROMPTQ_MAX_REQUEST_BYTES (64 MiB, and as Python objects several times that) for each
 request, only to answer 401. For a request that carries a body, this middleware answers
-401 first when the key is missing or unknown, without reading the body. A known key is
-remembered by its hash (as the routes' own check does, which still runs and finds it).
+401 first when the key is missing, unknown or revoked, without reading the body. A known
+key is remembered by its hash for a few seconds (api/auth.py KeyCache, shared with the
+routes' own check, which still runs and finds it).
 When the store cannot be asked, the request goes on and the routes' check answers (503):
 an outage never turns into 401s.
 """
@@ -19,7 +20,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from promptq.api.auth import hash_key, known_tenant
+from promptq.api.auth import dev_tenant, hash_key, known_tenant
 from promptq.api.errors import APIError, answer_unread
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,10 @@ class KeyBeforeBody:
         if token is None:
             return APIError(401, "missing API key: send Authorization: Bearer <key>")
         state = scope["app"].state
-        if hash_key(token) in state.key_cache:  # the usual case: no thread, no store
+        client = scope.get("client")
+        if dev_tenant(state.settings, token, client[0] if client else None) is not None:
+            return None
+        if state.key_cache.tenant(hash_key(token)) is not None:  # the usual case: no thread, no store
             return None
 
         def lookup() -> str | None:

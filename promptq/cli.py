@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from promptq.settings import DEV_API_KEY, get_settings
+from promptq.config_errors import ConfigError, exit_with, require_worker_providers, settings_or_exit
+from promptq.settings import DEV_API_KEY
 
 app = typer.Typer(help="promptq: an asynchronous job queue for production LLM calls.",
                   no_args_is_help=True, add_completion=False)
@@ -46,6 +48,7 @@ def api(host: str = "127.0.0.1", port: int = 8000,
     """Run the HTTP API (FastAPI under uvicorn)."""
     import uvicorn
 
+    settings_or_exit()  # before uvicorn, whose factory call would print a traceback
     _logging()
     uvicorn.run("promptq.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", access_log=False)
@@ -58,10 +61,15 @@ def worker(concurrency: Annotated[int | None, typer.Option(
            pool: Annotated[str, typer.Option(help="threads (default) or prefork")] = "threads",
            loglevel: str = "INFO", hostname: str | None = None) -> None:
     """Run a Celery worker: many LLM calls in flight on a thread pool."""
+    settings = settings_or_exit()
+    try:
+        require_worker_providers(settings)
+    except ConfigError as exc:
+        exit_with(exc)
     from promptq.workers.celery_app import app as celery_app
 
     _logging(loglevel)
-    n = concurrency or get_settings().worker_concurrency
+    n = concurrency or settings.worker_concurrency
     argv = ["worker", f"--pool={pool}", f"--concurrency={n}", f"--queues={queues}",
             f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]
     if hostname:
@@ -72,9 +80,9 @@ def worker(concurrency: Annotated[int | None, typer.Option(
 @app.command()
 def flower(port: int = 5555, address: str = "127.0.0.1") -> None:
     """Run Flower (worker dashboard); FLOWER_BASIC_AUTH=user:password is required."""
+    auth = settings_or_exit().flower_basic_auth
     from promptq.workers.celery_app import app as celery_app
 
-    auth = get_settings().flower_basic_auth
     if not auth or ":" not in auth:
         console.print("[red]FLOWER_BASIC_AUTH=user:password must be set: Flower shows task "
                       "arguments and controls workers.[/red]")
@@ -174,7 +182,58 @@ def demo(documents: Annotated[int, typer.Option(help="sample documents to proces
     """Start simulator, API and worker, push a batch through them, show results and spend."""
     from promptq.demo import run_demo
 
+    settings_or_exit()
     sys.exit(run_demo(documents=documents, keep_running=keep_running))
+
+
+keys = typer.Typer(help="API keys: create (printed once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+def _keys_engine():  # type: ignore[no-untyped-def]
+    from promptq.store.engine import engine_for
+
+    return engine_for(settings_or_exit().database_url)
+
+
+@keys.command("create")
+def keys_create(tenant: Annotated[str, typer.Option(help="the tenant the key acts for (created if new)")]) -> None:
+    """Create a key for a tenant; the key is printed once and cannot be shown again."""
+    from promptq.store.api_keys import create_key
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", tenant):
+        console.print("[red]--tenant: letters, digits, '-' and '_', at most 64 characters[/red]")
+        raise typer.Exit(2)
+    key_id, key = create_key(_keys_engine(), tenant)
+    typer.echo(f"created {key_id} for tenant {tenant!r}; the key is shown only this once:", err=True)
+    typer.echo(key)
+
+
+@keys.command("list")
+def keys_list(tenant: Annotated[str | None, typer.Option(help="only this tenant's keys")] = None) -> None:
+    """List keys: id, tenant, source, created, last used, revoked (never the key)."""
+    from promptq.store.api_keys import list_keys
+
+    def when(value: object) -> str:
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "-"  # type: ignore[attr-defined]
+
+    found = list_keys(_keys_engine(), tenant)
+    typer.echo("id\ttenant\tsource\tcreated\tlast_used\trevoked")
+    for k in found:
+        typer.echo("\t".join((k.id or "-", k.tenant, k.source, when(k.created_at), when(k.last_used_at),
+                              when(k.revoked_at))))
+
+
+@keys.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="a key_… id from `promptq keys list`")]) -> None:
+    """Revoke a key: running API processes refuse it within PROMPTQ_API_KEY_CACHE_S seconds."""
+    from promptq.store.api_keys import revoke_key
+
+    revoked = revoke_key(_keys_engine(), key_id)
+    if revoked is None:
+        console.print(f"[red]no key {key_id!r}[/red]")
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}" if revoked else f"{key_id} was already revoked")
 
 
 if __name__ == "__main__":

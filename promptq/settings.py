@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 log = logging.getLogger(__name__)
 
 DEV_TENANT = "dev"
-# Accepted only while PROMPTQ_API_KEYS is empty, which production refuses.
+# Never stored; accepted only in development, while PROMPTQ_API_KEYS is empty, from loopback.
 DEV_API_KEY = "pq_dev_key_for_local_use_only"
 
 
@@ -29,10 +29,11 @@ def _split_csv(value: object) -> object:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROMPTQ_", extra="ignore")
 
-    env: str = Field("development", description="development | production")
+    env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///./promptq.db"
     redis_url: str = "redis://localhost:6379/0"
-    # `tenant:key[,tenant:key…]`; empty means one development key, printed at start.
+    # `tenant:key[,tenant:key…]`, the whole truth at start; empty (development only): the
+    # development key, from loopback clients only.
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Prefix of every Redis key promptq writes (lets tests and tenants of one Redis coexist).
@@ -122,6 +123,10 @@ class Settings(BaseSettings):
     # Of those, at most this many for one tenant, so that one tenant cannot take every
     # place; beyond it that tenant's stream requests answer 429.
     max_event_streams_per_tenant: int = 100
+    # How long an API process trusts what it learnt of an API key (seconds): a key revoked
+    # in the store (`promptq keys revoke`, or removed from PROMPTQ_API_KEYS) stops working
+    # on running API processes within this time.
+    api_key_cache_s: float = Field(5.0, ge=0.0, le=60.0)
     # Seconds an event stream waits for an event before it sends a ping and asks the
     # store whether the job finished (its terminal event may have been lost).
     event_ping_s: float = 15.0
@@ -138,6 +143,13 @@ class Settings(BaseSettings):
     flower_basic_auth: str | None = Field(None, validation_alias=AliasChoices("FLOWER_BASIC_AUTH"))
 
     _split_lists = field_validator("api_keys", "webhook_allowed_hosts", mode="before")(_split_csv)
+
+    @field_validator("anthropic_api_key", "anthropic_base_url", "openai_api_key", "openai_base_url",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes `${ANTHROPIC_BASE_URL:-}` as an empty string: that is no URL.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("database_url")
     @classmethod
@@ -182,14 +194,18 @@ class Settings(BaseSettings):
 
     @property
     def uses_simulator(self) -> bool:
-        """No provider key at all: every provider is served by promptq's simulator."""
-        return not self.has_provider_key
+        """No provider key at all, in development: every provider is promptq's simulator
+        (production never answers from it)."""
+        return not self.has_provider_key and self.env == "development"
+
+    @property
+    def dev_key_enabled(self) -> bool:
+        """DEV_API_KEY works (from loopback only): in development, with no key configured."""
+        return self.env == "development" and not self.api_keys
 
     def tenant_keys(self) -> dict[str, str]:
-        """Bootstrap API keys as key → tenant; a development key when none is configured."""
-        if self.api_keys:
-            return {key: tenant for tenant, _, key in (e.partition(":") for e in self.api_keys)}
-        return {DEV_API_KEY: DEV_TENANT}
+        """The API keys of PROMPTQ_API_KEYS as key → tenant (the development key is never one)."""
+        return {key: tenant for tenant, _, key in (e.partition(":") for e in self.api_keys)}
 
 
 @lru_cache

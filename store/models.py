@@ -41,6 +41,10 @@ class Tenant(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+KEY_SOURCE_ENV = "env"
+KEY_SOURCE_CLI = "cli"
+
+
 class ApiKey(SQLModel, table=True):
     __tablename__ = "api_keys"
 
@@ -49,6 +53,14 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(primary_key=True, max_length=64)
     tenant_id: str = Field(foreign_key="tenants.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
+    # The key's public name (`key_…`), for `promptq keys list|revoke`: never the secret.
+    # Nullable for rows stored before it existed; bootstrap gives env keys one.
+    id: str | None = Field(default=None, max_length=40, unique=True, index=True)
+    # Set when the key was seen again after a minute or more (not on every request).
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    # "env" (PROMPTQ_API_KEYS: revoked at start when no longer listed) or "cli".
+    source: str | None = Field(default=KEY_SOURCE_ENV, max_length=8)
 
 
 class Batch(SQLModel, table=True):

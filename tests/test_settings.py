@@ -29,8 +29,33 @@ def test_production_refuses_to_start_without_api_keys():
         Settings(env="production", api_keys="")
 
 
-def test_development_without_keys_has_the_dev_key():
-    assert Settings(api_keys="").tenant_keys() == {DEV_API_KEY: "dev"}
+def test_the_development_key_is_never_a_stored_key_and_is_enabled_only_in_development_without_keys():
+    dev = Settings(api_keys="")
+    assert dev.tenant_keys() == {} and DEV_API_KEY not in dev.tenant_keys()
+    assert dev.dev_key_enabled
+    assert not Settings(api_keys="acme:0123456789abcdef0").dev_key_enabled
+    assert not Settings(env="production", api_keys="acme:0123456789abcdef0").dev_key_enabled
+
+
+@pytest.mark.parametrize("env", ["prod", "Production", "staging", "dev", ""])
+def test_promptq_env_is_development_or_production_only(env):
+    with pytest.raises(ValidationError, match="env"):
+        Settings(env=env)
+
+
+@pytest.mark.parametrize("var", ["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"])
+def test_an_empty_provider_variable_counts_as_unset(monkeypatch, var):
+    """docker-compose passes `${ANTHROPIC_BASE_URL:-}` as an empty string."""
+    monkeypatch.setenv(var, "")
+    settings = Settings()
+    assert getattr(settings, var.lower()) is None
+    assert not settings.has_provider_key and settings.uses_simulator
+
+
+def test_api_keys_are_trusted_for_five_seconds_by_default_and_at_most_a_minute():
+    assert Settings().api_key_cache_s == 5.0
+    with pytest.raises(ValidationError, match="api_key_cache_s"):
+        Settings(api_key_cache_s=61)
 
 
 def test_rate_limit_leases_default_to_a_tenth_of_a_second_and_0_turns_them_off():

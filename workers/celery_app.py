@@ -7,13 +7,25 @@ imports none of them (dependencies point from tasks/ to workers/, not back).
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import (worker_init, worker_process_init, worker_process_shutdown, worker_ready,
-                            worker_shutdown)
+from celery.signals import (celeryd_init, worker_init, worker_process_init, worker_process_shutdown,
+                            worker_ready, worker_shutdown)
 
 import celeryconfig
 
 app = Celery("promptq", include=["promptq.tasks.jobs", "promptq.tasks.webhooks"])
 app.config_from_object(celeryconfig)
+
+
+@celeryd_init.connect
+def _refuse_a_worker_without_providers(**_: object) -> None:
+    # Fired by `celery worker` (and `promptq worker`) only, not where the API imports this
+    # app to publish. Celery logs and swallows a receiver's Exception: exit instead.
+    from promptq.config_errors import ConfigError, exit_with, require_worker_providers, settings_or_exit
+
+    try:
+        require_worker_providers(settings_or_exit())
+    except ConfigError as exc:
+        exit_with(exc)
 
 
 @worker_init.connect

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 INFRASTRUCTURE_ERRORS = (DBAPIError, RedisError)
 MAX_SHRINKS = 4  # attempts to make one input fit before the job fails
 TOO_MANY_ATTEMPTS = "too_many_attempts"  # the job's error once its budget is spent before a call
+# The error of a job none of whose task's models has a provider with credentials.
+NO_PROVIDER_CONFIGURED = "no_provider_configured"
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,10 @@ class JobRunner:
         job = claim.job
         task = get_task(job.task, job.prompt_version)
         state = _State.of(job)
+        if not any(self.rt.llm.is_configured(model) for model in task.models):
+            return self._finish(claim, state, JobStatus.FAILED, error=(
+                NO_PROVIDER_CONFIGURED, "no provider of the task's models has credentials: "
+                                        "set ANTHROPIC_API_KEY or OPENAI_API_KEY"))
         while True:
             if state.model_index >= len(task.models):
                 return self._finish(claim, state, JobStatus.FAILED, error=(

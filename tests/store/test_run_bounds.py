@@ -73,7 +73,7 @@ def test_a_job_whose_lease_lapses_past_the_bound_fails_with_its_webhook(engine) 
         assert jobs.claim(engine, job_id, lease_s=30)
         lapse(engine, job_id)
         assert jobs.fail_lapsed(engine, max_lapsed_runs=2) == []
-        assert jobs.due_for_relay(engine, stale_s=60) == [(job_id, "batch")]
+        assert jobs.requeue_lapsed(engine) == 1
         assert (job(engine, job_id).status, job(engine, job_id).lapsed_runs) == (JobStatus.QUEUED, lapses)
     assert jobs.claim(engine, job_id, lease_s=30)
     assert jobs.fail_lapsed(engine, max_lapsed_runs=2) == []  # its lease holds
@@ -82,7 +82,7 @@ def test_a_job_whose_lease_lapses_past_the_bound_fails_with_its_webhook(engine) 
     failed = job(engine, job_id)
     assert (failed.status, failed.error_type, failed.lapsed_runs, failed.claim_token) == (
         JobStatus.FAILED, "too_many_runs", 3, None)
-    assert jobs.due_for_relay(engine, stale_s=60) == []  # not re-queued
+    assert jobs.requeue_lapsed(engine) == 0  # not re-queued
     [hook] = webhooks(engine, job_id)
     assert hook.event_type == "job.failed" and hook.dispatched_at is None  # the relay publishes it
 

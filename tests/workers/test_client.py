@@ -33,3 +33,14 @@ def test_models_resolve_to_providers_by_table_then_prefix():
     assert client.provider_of("claude-haiku-4-5") is Provider.ANTHROPIC
     assert client.provider_of("claude-future-9") is Provider.ANTHROPIC
     assert client.provider_of("gpt-4o-mini") is Provider.OPENAI
+
+
+def test_production_never_calls_the_simulator():
+    assert provider_endpoints(settings(env="production", api_keys="acme:0123456789abcdef0")) == {}
+    client = LLMClient.from_settings(settings(env="production", api_keys="acme:0123456789abcdef0"))
+    assert not client.is_configured("claude-sonnet-4-6") and not client.is_configured("gpt-4o")
+
+
+def test_an_empty_base_url_is_the_sdk_default_not_an_empty_url():
+    s = settings(openai_api_key="sk-test", openai_base_url="")
+    assert provider_endpoints(s) == {Provider.OPENAI: ("sk-test", None)}

@@ -26,7 +26,8 @@ def provider_endpoints(settings: Settings) -> dict[Provider, tuple[str, str | No
 
     With no key at all every provider is the simulator; with some keys set, only
     those providers are configured, and models of the others fall back down their
-    task's chain (NOT_CONFIGURED) instead of silently reaching a simulator.
+    task's chain (NOT_CONFIGURED) instead of silently reaching a simulator. Production
+    never uses the simulator: there, no key means no provider at all.
     """
     if settings.uses_simulator:
         root = settings.sim_url.rstrip("/")
