@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
-import secrets
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -13,17 +11,13 @@ from sqlmodel import Session, select
 
 from promptq.settings import DEV_API_KEY, Settings
 from promptq.store.models import ApiKey, Tenant
+from promptq.webhook_secrets import new_webhook_secret
 
 log = logging.getLogger(__name__)
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def new_webhook_secret() -> str:
-    """A Standard Webhooks secret: `whsec_` + base64 of 24 random bytes."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def bootstrap(engine: Engine, settings: Settings) -> None:
