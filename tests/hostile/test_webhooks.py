@@ -226,6 +226,7 @@ class Isolated:
     api: str
     engine: Any
     receiver: WebhookReceiver
+    procs: Processes
 
     def post(self, path: str, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
         r = requests.post(self.api + path, json=body, headers=bearer(tenant), timeout=30)
@@ -251,7 +252,7 @@ def isolated(request: pytest.FixtureRequest, sim_url: str,
         try:
             api = procs.api(_free_port())
             procs.worker("worker", concurrency=4)  # few threads: one held by a receiver shows
-            yield Isolated(api, engine_for(url), receiver)
+            yield Isolated(api, engine_for(url), receiver, procs)
         finally:
             procs.stop()
             receiver.stop()
@@ -332,3 +333,32 @@ def test_a_header_flood_is_a_failed_attempt_retried_later(isolated, hostile):
     made = wait_until(lambda: (a := attempts()) and len(a) >= 2 and a, timeout_s=120,
                       what="a first attempt and a retry")
     assert all(a.status_code is None and a.error == "RemoteProtocolError" for a in made)
+
+
+def test_deliveries_waiting_in_a_worker_that_dies_are_delivered_by_another(isolated, hostile):
+    healthy = threading.Event()
+
+    def stalls_until_healthy(conn: socket.socket, stopping: threading.Event) -> None:
+        if healthy.is_set():
+            conn.sendall(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        else:
+            trickle(conn, stopping)
+
+    server = hostile(stalls_until_healthy)
+    jobs = [isolated.post("/v1/jobs", "globex", {"task": "job_posting_extraction", "input": {"text": TEXT},
+                                                 "webhook_url": server.url}) for _ in range(6)]
+    # two attempts under way, the others waiting on the dying worker's webhook loop
+    wait_until(lambda: server.requests >= MAX_PER_HOST, timeout_s=120, what="the first attempts")
+    [(name, worker)] = [(n, p) for n, p in isolated.procs.children if n == "worker"]
+    worker.kill()
+    worker.wait(10)
+    isolated.procs.children.remove((name, worker))
+    healthy.set()
+    isolated.procs.worker("worker-2", concurrency=4)
+
+    def delivered() -> bool:
+        with Session(isolated.engine) as s:
+            rows = list(s.exec(sql_select(WebhookDelivery).where(WebhookDelivery.url == server.url)))
+        return len(rows) == len(jobs) and all(d.status is DeliveryStatus.DELIVERED for d in rows)
+
+    wait_until(delivered, timeout_s=180, interval_s=0.5, what="every delivery, by the second worker")
