@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from promptq.settings import DEV_API_KEY, DEV_TENANT, Settings
 from promptq.store import api_keys
-from promptq.store.api_keys import hash_key, new_webhook_secret  # noqa: F401  (re-exported)
+from promptq.store.api_keys import hash_key
 from promptq.store.models import utcnow
 
 log = logging.getLogger(__name__)

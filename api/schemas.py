@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -117,5 +118,12 @@ class WebhookSecret(BaseModel):
     scheme: str = "Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256>)"
 
 
+class WebhookSecretRotated(WebhookSecret):
+    """A new secret; deliveries are signed with it and with the previous one until
+    `previous_valid_until` (space-separated signatures in webhook-signature)."""
+
+    previous_valid_until: datetime
+
+
 __all__ = ["BatchCreate", "BatchPublic", "DocumentIn", "JobCreate", "JobList", "JobPublic",
-           "TaskList", "TaskPublic", "WebhookSecret"]
+           "TaskList", "TaskPublic", "WebhookSecret", "WebhookSecretRotated"]

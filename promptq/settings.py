@@ -131,11 +131,20 @@ class Settings(BaseSettings):
     # store whether the job finished (its terminal event may have been lost).
     event_ping_s: float = 15.0
 
+    # Wall-clock deadline of one webhook attempt (DNS, connect, send, the answer), seconds.
     webhook_timeout_s: float = 10.0
-    # The first attempt of a webhook is made by the worker that finished the job, right
-    # after its commit, with this deadline (seconds); retries ride the webhooks queue.
-    # 0: every attempt goes through the queue.
+    # The first attempt of a webhook is handed to the worker process's webhook loop right
+    # after the job's finish commit, with this deadline (seconds); retries ride the webhooks
+    # queue. 0: every attempt goes through the queue.
     webhook_inline_timeout_s: float = 2.0
+    # Webhook attempts under way at once in one worker process, to one destination
+    # (host:port), for one tenant, and in all; beyond them deliveries wait on the
+    # process's webhook loop (never on a worker thread), up to `webhook_max_queued`
+    # (more are left to the relay).
+    webhook_max_per_host: int = Field(4, ge=1, le=1000)
+    webhook_max_per_tenant: int = Field(16, ge=1, le=10_000)
+    webhook_max_in_flight: int = Field(64, ge=1, le=10_000)
+    webhook_max_queued: int = Field(10_000, ge=1, le=1_000_000)
 
     # Bearer token for GET /metrics (Prometheus); unset: the endpoint answers 404.
     metrics_token: str | None = None

@@ -5,7 +5,6 @@ Keys are stored as SHA-256 hashes only; a key is named by its public id (`key_â€
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from promptq.webhook_secrets import new_webhook_secret
 from promptq.store.models import KEY_SOURCE_CLI, KEY_SOURCE_ENV, ApiKey, Tenant, new_id, utcnow
 
 # `pq_` + 32 random bytes (256 bits), URL-safe: recognisable in logs and secret scanners.
@@ -29,11 +29,6 @@ def hash_key(key: str) -> str:
 
 def new_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-def new_webhook_secret() -> str:
-    """A Standard Webhooks secret: `whsec_` + base64 of 24 random bytes."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,11 @@ _TAKE = (
     .values(attempts=_DELIVERIES.c.attempts + 1, lease_until=clock.db_time(clock.seconds_param("p_lease_s")))
     .returning(_DELIVERIES.c.tenant_id, _DELIVERIES.c.url, _DELIVERIES.c.payload, _DELIVERIES.c.attempts)
 )
-_SECRET = select(Tenant.__table__.c.webhook_secret).where(Tenant.__table__.c.id == bindparam("p_tenant"))
+_TENANTS = Tenant.__table__
+_SECRET = select(_TENANTS.c.webhook_secret, _TENANTS.c.previous_webhook_secret,
+                 _TENANTS.c.webhook_secret_rotated_at).where(_TENANTS.c.id == bindparam("p_tenant"))
+_PEEK = select(_DELIVERIES.c.tenant_id, _DELIVERIES.c.url).where(
+    _DELIVERIES.c.id == bindparam("p_id"), _DELIVERIES.c.status == DeliveryStatus.PENDING)
 
 
 def take(engine: Engine, delivery_id: str, lease_s: float) -> tuple[NewDelivery, int] | None:
@@ -53,10 +57,36 @@ def take(engine: Engine, delivery_id: str, lease_s: float) -> tuple[NewDelivery,
     return NewDelivery(delivery_id, tenant_id, url, payload), number
 
 
-def tenant_secret(engine: Engine, tenant_id: str) -> str | None:
-    """The tenant's webhook signing secret."""
+def rotate_secret(session: Session, tenant_id: str, new_secret: str) -> datetime | None:
+    """Make `new_secret` the tenant's, the current one its previous (one statement: two
+    rotations at once each keep a secret that was current); when it was rotated, or
+    None for an unknown tenant."""
+    now = utcnow()
+    done = session.execute(update(_TENANTS).where(_TENANTS.c.id == tenant_id).values(
+        previous_webhook_secret=_TENANTS.c.webhook_secret, webhook_secret=new_secret,
+        webhook_secret_rotated_at=now))
+    session.commit()
+    return now if done.rowcount else None
+
+
+def peek(engine: Engine, delivery_id: str) -> tuple[str, str] | None:
+    """(tenant, url) of a pending delivery, without taking it: where its attempt will go."""
     with engine.connect() as conn:
-        return conn.execute(_SECRET, {"p_tenant": tenant_id}).scalar()
+        row = conn.execute(_PEEK, {"p_id": delivery_id}).first()
+    return None if row is None else (row[0], row[1])
+
+
+class TenantSecrets(NamedTuple):
+    current: str
+    previous: str | None  # before the last rotation
+    rotated_at: datetime | None
+
+
+def tenant_secrets(engine: Engine, tenant_id: str) -> TenantSecrets | None:
+    """The tenant's webhook signing secret, and the one before its last rotation."""
+    with engine.connect() as conn:
+        row = conn.execute(_SECRET, {"p_tenant": tenant_id}).first()
+    return None if row is None else TenantSecrets(*row)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,10 @@ class Tenant(SQLModel, table=True):
     # Standard Webhooks secret, `whsec_` + base64; shown to the tenant on request.
     webhook_secret: str
     created_at: datetime = Field(default_factory=utcnow)
+    # The secret before the last rotation: deliveries are signed with it too for a while
+    # after `webhook_secret_rotated_at` (promptq/webhook_secrets.py).
+    previous_webhook_secret: str | None = None
+    webhook_secret_rotated_at: datetime | None = None
 
 
 KEY_SOURCE_ENV = "env"

@@ -413,7 +413,7 @@ class JobRunner:
         self._event(claim.job.id, "status", {"status": status})
         self._count("promptq_jobs_finished_total", task=claim.job.task, status=str(status))
         for delivery in made:  # the job's webhook, and its batch's when it completed it
-            deliver_now_or_queue(self.rt, delivery)
+            deliver_now_or_queue(self.rt.webhooks, self.rt.settings, delivery)
         return Outcome(status=status)
 
     def _count(self, name: str, **labels: str) -> None:

@@ -21,7 +21,7 @@ from promptq.workers.llm.client import LLMClient
 from promptq.workers.policy import RetryPolicy
 from promptq.workers.ratelimit import RateLimiter, RedisBackend, load_limits
 from promptq.workers.webhooks.records import DeliveredLog
-from promptq.workers.webhooks.sender import WebhookClient
+from promptq.workers.webhooks.delivery import Deliverer
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Runtime:
     leases: LeaseKeeper
     policy: RetryPolicy
     limiter: RateLimiter
-    webhook_client: WebhookClient  # webhook POSTs: keep-alive connections per checked target
+    webhooks: Deliverer  # webhook attempts, on an event loop thread of their own
     delivered_log: DeliveredLog  # successful webhook attempts, group-committed by one thread
     events: EventWriter  # live job events and counters, written in order by one thread
     claimer: Claimer  # job claims, made in groups by one thread: `claimer(job_id)`
@@ -47,6 +47,7 @@ class Runtime:
         self.claimer.stop()
         self.ledger.stop()
         self.finisher.stop()
+        self.webhooks.stop()  # before delivered_log: its last attempts are recorded there
         self.delivered_log.stop()
         self.events.close()
 
@@ -74,6 +75,7 @@ def build_runtime(settings: Settings) -> Runtime:
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
                                   health_check_interval=30,
                                   max_connections=settings.worker_concurrency + 16)
+    delivered_log = DeliveredLog(engine)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -83,9 +85,8 @@ def build_runtime(settings: Settings) -> Runtime:
         llm=LLMClient.from_settings(settings),
         leases=LeaseKeeper(engine, settings.job_lease_s),
         policy=RetryPolicy(max_attempts=settings.max_attempts),
-        # one connection per worker thread can be busy with the same receiver
-        webhook_client=WebhookClient(connections_per_target=settings.worker_concurrency),
-        delivered_log=DeliveredLog(engine),
+        webhooks=Deliverer(engine, settings, delivered_log),
+        delivered_log=delivered_log,
         events=EventWriter(client, settings.redis_prefix),
         claimer=new_claimer(engine, settings.job_lease_s),
         finisher=Finisher(engine, count_down=partial(

@@ -58,7 +58,8 @@ def test_document_over_the_size_limit_is_a_413(stack):
 ])
 def test_requests_without_a_valid_key_are_401(stack, headers, message):
     for method, path in [("post", "/v1/jobs"), ("get", "/v1/tasks"), ("get", "/v1/webhooks/secret"),
-                         ("post", "/v1/batches"), ("get", "/v1/jobs/job_x")]:
+                         ("post", "/v1/webhooks/secret/rotate"), ("post", "/v1/batches"),
+                         ("get", "/v1/jobs/job_x")]:
         r = getattr(stack.api, method)(path, headers=headers, **({"json": OK_JOB} if method == "post" else {}))
         assert r.status_code == 401, path
         assert message in r.json()["error"]["message"]
@@ -116,5 +117,29 @@ def test_openapi_documents_every_v1_route(stack):
     paths = stack.api.get("/openapi.json").json()["paths"]
     for path in ("/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events", "/v1/jobs/{job_id}/cancel",
                  "/v1/batches", "/v1/batches/{batch_id}", "/v1/batches/{batch_id}/jobs",
-                 "/v1/batches/{batch_id}/cancel", "/v1/tasks", "/v1/webhooks/secret"):
+                 "/v1/batches/{batch_id}/cancel", "/v1/tasks", "/v1/webhooks/secret",
+                 "/v1/webhooks/secret/rotate"):
         assert path in paths
+    rotate = paths["/v1/webhooks/secret/rotate"]["post"]["responses"]
+    assert {"200", "401", "404"} <= set(rotate)
+    assert rotate["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/WebhookSecretRotated")
+
+
+def test_rotating_the_webhook_secret_returns_a_new_one_and_keeps_the_previous_for_a_day(stack):
+    from datetime import datetime, timedelta
+
+    from promptq.store.deliveries import tenant_secrets
+
+    # globex: no session test verifies globex's webhooks against a secret fetched earlier
+    before = stack.api.get("/v1/webhooks/secret", headers=stack.headers("globex")).json()["secret"]
+    r = stack.api.post("/v1/webhooks/secret/rotate", headers=stack.headers("globex"))
+    assert r.status_code == 200, r.text
+    rotated = r.json()
+    assert rotated["object"] == "webhook_secret" and rotated["secret"].startswith("whsec_")
+    assert rotated["secret"] != before
+    assert stack.api.get("/v1/webhooks/secret", headers=stack.headers("globex")).json()["secret"] == rotated["secret"]
+    stored = tenant_secrets(stack.engine, "globex")
+    assert (stored.current, stored.previous) == (rotated["secret"], before)
+    until = datetime.fromisoformat(rotated["previous_valid_until"].replace("Z", "+00:00"))
+    rotated_at = stored.rotated_at if stored.rotated_at.tzinfo else stored.rotated_at.replace(tzinfo=until.tzinfo)
+    assert until - rotated_at == timedelta(hours=24)

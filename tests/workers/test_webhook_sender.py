@@ -1,8 +1,9 @@
 """The webhook sender connects to the address it checked, not to a later DNS answer, and
-keeps connections alive per checked address."""
+keeps connections alive per checked address and host name."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx2
 import pytest
 from standardwebhooks.webhooks import Webhook
 
@@ -20,6 +22,25 @@ from promptq.webhook_policy import checked_address
 from promptq.workers.webhooks import sender
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+class SyncClient:
+    """A WebhookClient on an event loop of its own, called from the test's thread."""
+
+    def __init__(self, **kwargs: object) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.client = sender.WebhookClient(**kwargs)
+
+    def post(self, *args: object, **kwargs: object) -> int:
+        return self.loop.run_until_complete(self.client.post(*args, **kwargs))
+
+    def send(self, *args: object, **kwargs: object) -> sender.AttemptResult:
+        return self.loop.run_until_complete(sender.post(*args, client=self.client, **kwargs))
+
+
+def send(*args: object, **kwargs: object) -> sender.AttemptResult:
+    """One attempt through a new client (sender.post)."""
+    return SyncClient().send(*args, **kwargs)
 
 
 @contextmanager
@@ -51,8 +72,8 @@ def test_the_address_checked_is_the_address_used_whatever_dns_answers_later(monk
 def test_signed_post_to_an_allowed_host_verifies_with_standard_webhooks():
     receiver = WebhookReceiver(secret=SECRET)
     try:
-        result = sender.post(receiver.url, SECRET, "msg_1", '{"type":"job.succeeded","data":{}}',
-                             allowed_hosts=["127.0.0.1"], timeout_s=5, client=sender.WebhookClient())
+        result = send(receiver.url, SECRET, "msg_1", '{"type":"job.succeeded","data":{}}',
+                      allowed_hosts=["127.0.0.1"], timeout_s=5)
         assert result.delivered and result.status_code == 204
         [delivery] = receiver.deliveries
         assert delivery.verified is True and delivery.headers["webhook-id"] == "msg_1"
@@ -64,8 +85,7 @@ def test_signed_post_to_an_allowed_host_verifies_with_standard_webhooks():
 def test_a_private_target_not_allowed_is_refused_without_a_connection():
     receiver = WebhookReceiver(secret=SECRET)
     try:
-        result = sender.post(receiver.url, SECRET, "msg_2", "{}", allowed_hosts=[], timeout_s=5,
-                             client=sender.WebhookClient())
+        result = send(receiver.url, SECRET, "msg_2", "{}", allowed_hosts=[], timeout_s=5)
         assert not result.delivered and result.error.startswith("refused")
         assert receiver.deliveries == []
     finally:
@@ -78,7 +98,7 @@ def test_a_pinned_post_connects_to_the_checked_address_with_the_original_host_he
         port = receiver.url.split(":")[2].split("/")[0]
         # A name that resolves nowhere: the pinned connection never asks DNS.
         headers = sender.signed_headers(SECRET, "msg_3", "{}")
-        status = sender.WebhookClient().post(f"http://pinned.invalid:{port}/webhooks", b"{}", headers,
+        status = SyncClient().post(f"http://pinned.invalid:{port}/webhooks", b"{}", headers,
                                              address="127.0.0.1", timeout_s=5)
         assert status == 204
         assert receiver.deliveries[0].headers["host"] == f"pinned.invalid:{port}"
@@ -107,7 +127,7 @@ class _PeerRecorder(BaseHTTPRequestHandler):
 def test_connections_are_kept_alive_per_checked_address_and_never_shared_between_addresses():
     _PeerRecorder.peers = []
     with serving(_PeerRecorder) as first, serving(_PeerRecorder, "127.0.0.2", first.server_address[1]):
-        client = sender.WebhookClient()
+        client = SyncClient()
         url = f"http://hooks.example:{first.server_address[1]}/in"  # one name, "resolved" to two addresses
         for address in ("127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.1"):
             assert client.post(url, b"{}", {}, address=address, timeout_s=5) == 204
@@ -124,8 +144,7 @@ def test_a_receiver_that_does_not_answer_in_time_is_a_failed_attempt_not_an_exce
     listener.listen(1)  # accepts the connection, never answers
     try:
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/slow"
-        result = sender.post(url, SECRET, "msg_5", "{}", allowed_hosts=["127.0.0.1"], timeout_s=0.3,
-                             client=sender.WebhookClient())
+        result = send(url, SECRET, "msg_5", "{}", allowed_hosts=["127.0.0.1"], timeout_s=0.3)
         assert result.status_code is None and not result.delivered
         assert result.error == "TimeoutError" and result.latency_ms >= 250
     finally:
@@ -149,8 +168,7 @@ def test_a_redirect_is_not_followed_and_counts_as_not_delivered():
 
     with serving(Redirecting) as server:
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        result = sender.post(url, SECRET, "msg_4", "{}", allowed_hosts=["127.0.0.1"], timeout_s=5,
-                             client=sender.WebhookClient())
+        result = send(url, SECRET, "msg_4", "{}", allowed_hosts=["127.0.0.1"], timeout_s=5)
     assert result.status_code == 302 and not result.delivered
     assert followed == [], "a 3xx could point at a private address: never followed"
 
@@ -175,15 +193,15 @@ def test_a_pinned_https_post_verifies_the_certificate_against_the_urls_host_not_
     context.load_cert_chain(cert, key)
     with serving(_PeerRecorder, tls=context) as server:
         port = server.server_address[1]
-        client = sender.WebhookClient(ca_certs=ca)
+        client = SyncClient(ca_certs=ca)
         status = client.post(f"https://hooks.example:{port}/in", b"{}", {}, address="127.0.0.1", timeout_s=5)
         assert status == 204
         # The same address under another name: the certificate does not match it.
-        with pytest.raises(ssl.SSLCertVerificationError, match="other.example"):
+        with pytest.raises(httpx2.ConnectError, match="Hostname mismatch.*other.example"):
             client.post(f"https://other.example:{port}/in", b"{}", {}, address="127.0.0.1", timeout_s=5)
         # Without that CA (the default: certifi's bundle) the certificate is not trusted.
-        with pytest.raises(ssl.SSLCertVerificationError, match="CERTIFICATE_VERIFY_FAILED"):
-            sender.WebhookClient().post(f"https://hooks.example:{port}/in", b"{}", {}, address="127.0.0.1",
+        with pytest.raises(httpx2.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            SyncClient().post(f"https://hooks.example:{port}/in", b"{}", {}, address="127.0.0.1",
                                         timeout_s=5)
 
 
@@ -207,7 +225,7 @@ def _posts_then_peers(handler: type[_PeerRecorder], n: int, expected_status: int
     """`n` POSTs through one client to a server with `handler`: the connections they came on."""
     handler.peers = []
     with serving(handler) as server:
-        client = sender.WebhookClient()
+        client = SyncClient()
         for _ in range(n):
             url = f"http://127.0.0.1:{server.server_address[1]}/in"
             assert client.post(url, b"{}", {}, address=None, timeout_s=5) == expected_status
@@ -239,7 +257,7 @@ class _Closing(_PeerRecorder):
 def test_a_kept_connection_the_receiver_closed_is_not_reused_and_the_post_still_succeeds():
     _Closing.peers = []
     with serving(_Closing) as server:
-        client = sender.WebhookClient()
+        client = SyncClient()
         url = f"http://127.0.0.1:{server.server_address[1]}/in"
         assert client.post(url, b"{}", {}, address=None, timeout_s=5) == 204
         assert _Closing.closed.wait(5)
@@ -260,7 +278,7 @@ def test_a_kept_connection_takes_each_posts_own_read_deadline():
 
     StallsOnDemand.peers = []
     with serving(StallsOnDemand) as server:
-        client = sender.WebhookClient()
+        client = SyncClient()
         url = f"http://127.0.0.1:{server.server_address[1]}/in"
         assert client.post(url, b"{}", {}, address=None, timeout_s=5) == 204
         stall.set()
@@ -273,7 +291,7 @@ def test_a_kept_connection_takes_each_posts_own_read_deadline():
 def test_beyond_max_targets_the_least_recently_used_targets_connections_are_closed():
     _PeerRecorder.peers = []
     with serving(_PeerRecorder) as one, serving(_PeerRecorder) as two:
-        client = sender.WebhookClient(max_targets=1)
+        client = SyncClient(max_targets=1)
         first = f"http://127.0.0.1:{one.server_address[1]}/in"
         second = f"http://127.0.0.1:{two.server_address[1]}/in"
         for url in (first, first, second, first):
@@ -298,7 +316,7 @@ def test_an_international_host_and_path_are_sent_in_their_ascii_forms():
     _TargetRecorder.peers, _TargetRecorder.seen = [], []
     with serving(_TargetRecorder) as server:
         port = server.server_address[1]
-        client = sender.WebhookClient()
+        client = SyncClient()
         assert client.post(f"http://例子.example:{port}/hooks/müll?to=zoë&x=%41", b"{}", {},
                            address="127.0.0.1", timeout_s=5) == 204
     assert _TargetRecorder.seen == [("/hooks/m%C3%BCll?to=zo%C3%AB&x=%41", f"xn--fsqu00a.example:{port}")]
@@ -306,6 +324,5 @@ def test_an_international_host_and_path_are_sent_in_their_ascii_forms():
 
 def test_a_host_name_idna_cannot_encode_is_a_failed_attempt_not_an_exception():
     host = "ü" * 64 + ".example"  # a label longer than IDNA allows
-    result = sender.post(f"http://{host}/hook", SECRET, "msg_6", "{}", allowed_hosts=[host], timeout_s=1,
-                         client=sender.WebhookClient())
-    assert result.status_code is None and not result.delivered and result.error == "UnicodeError"
+    result = send(f"http://{host}/hook", SECRET, "msg_6", "{}", allowed_hosts=[host], timeout_s=1)
+    assert result.status_code is None and not result.delivered and result.error == "InvalidURL"

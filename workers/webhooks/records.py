@@ -1,7 +1,7 @@
 """Successful webhook attempts, written to the store in batches from one thread.
 
 A delivered attempt changes nothing anyone waits for: the receiver has the event,
-and no retry depends on the row. So the job's thread hands it to this log and goes
+and no retry depends on the row. So the webhook loop hands it to this log and goes
 on; one thread per process writes what has gathered, in one transaction. It writes
 `linger_s` after a record arrives, with what arrived meanwhile, and what arrives
 during a write goes into the next (so at most ~1/linger_s writes a second): a
