@@ -69,6 +69,9 @@ def title_and_company(text: str) -> tuple[str, str]:
             if match and ":" not in match.group(1):
                 first, second = _clean(match.group(1)), _clean(match.group(2))
                 ht, hc = (first, second) if order == "tc" else (second, first)
+                body = text[len(head):]
+                if pattern is _HEADLINE_SEP and ht in body and hc not in body:
+                    ht, hc = hc, ht  # "Company — Title": the company is the one the text names again
                 t, c = t or ht, c or hc
                 break
     if not c:

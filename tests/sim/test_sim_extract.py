@@ -146,6 +146,10 @@ def test_an_invoice_without_a_total_line_totals_its_items():
      "- Minimum of two years of relevant experience.\n\nSalary: $90k–$110k a year",
      {"title": "Technical Writer", "company": "Fieldnote Labs", "location": None, "is_remote": True,
       "salary_min": 90000.0, "salary_max": 110000.0, "required_years_experience": 2.0}),
+    ("Copperleaf Games — Gameplay Programmer\n\nCopperleaf Games is a studio.\nWhere: Montreal, QC (hybrid)\n"
+     "Base salary $110,000 to $140,000 per year.",
+     {"title": "Gameplay Programmer", "company": "Copperleaf Games", "location": "Montreal, QC", "is_remote": False,
+      "salary_min": 110000.0, "salary_max": 140000.0, "required_years_experience": None}),
     ("Position: QA Engineer\nEmployer: Copperleaf Games\nLocation: Dublin\nCompensation: starting at $70,000 annually.",
      {"title": "QA Engineer", "company": "Copperleaf Games", "location": "Dublin", "is_remote": False,
       "salary_min": 70000.0, "salary_max": None, "required_years_experience": None}),
