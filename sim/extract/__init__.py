@@ -67,8 +67,14 @@ def fits(schema: Any, value: Any) -> bool:
     return not isinstance(schema, dict) or _validator(json.dumps(schema, sort_keys=True)).is_valid(value)
 
 
+@functools.lru_cache(maxsize=1024)
+def _extracted_json(task: str, document: str) -> str:
+    """Cached as JSON text (a fresh copy per caller): retries and benchmarks resend documents."""
+    _, extractor = EXTRACTORS[task]
+    return json.dumps(extractor(document))
+
+
 def extract(task: str, schema: Any, document: str) -> dict[str, Any] | None:
     """The extraction of ``document`` for ``task``, or None if it does not fit ``schema``."""
-    _, extractor = EXTRACTORS[task]
-    value = extractor(document)
+    value = json.loads(_extracted_json(task, document))
     return value if fits(schema, value) else None
