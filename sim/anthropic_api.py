@@ -319,7 +319,7 @@ async def _messages(state: SimState, request: Request, ticket: Ticket, rid: str)
         return _error("invalid_request_error", task, rid, headers)
     config = state.config
     read_document(task, name=None, model=model, system_text=_system_text(body.get("system")),
-                  user_text=last_user_text(body["messages"]), config=config)
+                  messages=body["messages"], config=config)
     segments = anthropic_segments(body)
     prompt_tokens = total_tokens(segments)
     cache = state.cache.anthropic(model, segments, prompt_tokens, config.cache_min_tokens)

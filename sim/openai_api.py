@@ -373,7 +373,7 @@ async def _chat_completions(state: SimState, request: Request, ticket: Ticket, r
     system_text = "\n".join(_text_of(m.get("content")) for m in messages
                             if isinstance(m, dict) and m.get("role") in ("system", "developer"))
     read_document(task, name=format_name if isinstance(format_name, str) else None, model=model,
-                  system_text=system_text, user_text=last_user_text(messages), config=config)
+                  system_text=system_text, messages=messages, config=config)
     segments = openai_segments(body)
     prompt_tokens = total_tokens(segments)
     cache = state.cache.openai(model, segments, prompt_tokens)

@@ -25,7 +25,7 @@ from .accuracy import degrade, prompt_fingerprint, rates_for
 from .config import SimConfig
 from .partial_json import close_partial
 from .schema_fill import SENTENCES, WORDS, break_instance, fill
-from .tokens import CHARS_PER_TOKEN, output_tokens
+from .tokens import CHARS_PER_TOKEN, output_tokens, user_texts
 
 TOOL = "tool"
 STRUCTURED = "structured"  # provider-enforced schema (output_config / response_format)
@@ -60,17 +60,20 @@ class Task:
     error_seed: int = 0
 
 
-def read_document(task: Task, *, name: str | None, model: str, system_text: str, user_text: str,
+def read_document(task: Task, *, name: str | None, model: str, system_text: str, messages: Any,
                   config: SimConfig) -> Task:
     """Mark ``task`` as a known task (answered from its document) when the simulator knows it.
 
     ``name`` is a name the wire gives besides the tool's (OpenAI's response format name).
+    The document is in the last user turn that frames one (a repair re-ask adds turns after it).
     """
     if task.mode == TEXT or task.schema is None:
         return task
     task.known = extract.identify(name or task.tool_name, task.schema)
     if task.known is not None:
-        task.document = extract.document_of(user_text)
+        texts = user_texts(messages)
+        framed = next((t for t in texts if extract.OPEN in t), texts[0] if texts else "")
+        task.document = extract.document_of(framed)
         task.error_rates = rates_for(config.error_rates, model, prompt_fingerprint(system_text),
                                      config.prompt_versions)
         task.error_seed = config.seed

@@ -29,6 +29,7 @@ EXTRACTORS: dict[str, tuple[frozenset[str], Extractor]] = {
     "document_enrichment": (enrichment.FIELDS, enrichment.extract),
 }
 
+OPEN = "<document>"
 _FRAME = re.compile(r"<document>\n?(.*)\n?</document>", re.DOTALL)
 _ESCAPED_TAG = re.compile(r"&lt;(?=\s*/?\s*(?:document|message)\b)", re.IGNORECASE)
 _MARKER = re.compile(r"\[\[sim:[a-z_]+(?::\d+)?\]\]")
@@ -59,7 +60,7 @@ def identify(name: str | None, schema: Any) -> str | None:
 
 @functools.lru_cache(maxsize=64)
 def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json))
+    return Draft202012Validator(json.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def fits(schema: Any, value: Any) -> bool:

@@ -210,3 +210,8 @@ def test_an_extraction_that_does_not_fit_the_schema_sent_is_not_used():
 def test_dates_module_knows_month_names_in_several_languages():
     assert parse_date("1 août 2024") == dt.date(2024, 8, 1)
     assert parse_date("1 maart 2024") == dt.date(2024, 3, 1)
+
+
+def test_an_extraction_with_an_invalid_date_format_is_not_used():
+    schema = {"type": "object", "properties": {"date": {"type": "string", "format": "date"}}}
+    assert extract.extract("invoice_extraction", schema, "Acme\nInvoice No. A-1\nTotal: 5.00") is None

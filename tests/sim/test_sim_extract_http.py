@@ -105,3 +105,18 @@ def test_accuracy_rules_can_be_replaced_whole_and_bad_ones_are_refused(simulator
     assert simulator.http.post("/_sim/accuracy", json={"field": "x", "error_rate": 2}).status_code == 400
     assert simulator.http.post("/_sim/accuracy", json={"rules": "all"}).status_code == 400
     assert simulator.http.get("/_sim/accuracy").json()["rules"] == []
+
+
+def test_a_repair_re_ask_is_answered_from_the_document_of_an_earlier_turn(claude):
+    task = get_task("invoice_extraction")
+    message = claude.messages.create(
+        model="claude-sonnet-4-6", max_tokens=1024, system=task.system_prompt,
+        messages=[{"role": "user", "content": task.prompt.render(INVOICE)},
+                  {"role": "assistant", "content": '{"invoice_number": 7}'},
+                  {"role": "user", "content": "That output does not match the required schema: 7 is not of "
+                                              "type 'string'. Answer again with corrected output only."}],
+        tools=[{"name": task.tool_name, "description": task.description,
+                "input_schema": provider_schema(task.schema)}],
+        tool_choice={"type": "tool", "name": task.tool_name},
+    )
+    assert message.content[0].input == EXPECTED_INVOICE
