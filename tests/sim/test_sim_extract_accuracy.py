@@ -130,3 +130,11 @@ def test_the_default_table_makes_small_models_measurably_weaker():
     strong, _ = _eval("job_posting_extraction", rates_for(DEFAULT_RULES, "claude-sonnet-4-6", FP_V1))
     weak, _ = _eval("job_posting_extraction", rates_for(DEFAULT_RULES, "claude-haiku-4-5", FP_V1))
     assert weak < strong
+
+
+def test_the_command_line_takes_error_rates():
+    from promptq.sim.__main__ import _parser
+
+    args = _parser().parse_args(["--error-rates", '[{"field": "total_amount", "error_rate": 0.2}]'])
+    assert args.error_rates == (ErrorRule("total_amount", 0.2),)
+    assert _parser().parse_args(["--error-rates", "none"]).error_rates == ()
