@@ -120,3 +120,16 @@ def test_a_repair_re_ask_is_answered_from_the_document_of_an_earlier_turn(claude
         tool_choice={"type": "tool", "name": task.tool_name},
     )
     assert message.content[0].input == EXPECTED_INVOICE
+
+
+def test_a_json_only_prompt_is_answered_from_the_document_too(claude):
+    import dataclasses
+
+    from promptq.prompts.registry import OutputMode
+
+    task = dataclasses.replace(get_task("invoice_extraction"), output=OutputMode.JSON)
+    message = claude.messages.create(
+        model="claude-sonnet-4-6", max_tokens=1024, system=task.system_prompt,
+        messages=[{"role": "user", "content": task.prompt.render(INVOICE)}],
+    )
+    assert json.loads(message.content[0].text) == EXPECTED_INVOICE
