@@ -288,12 +288,16 @@ def _invoice(i: int, rng: random.Random, layout: str) -> tuple[str, dict[str, An
     if layout == "inv_long":
         record["currency"] = rng.choice(["USD", "EUR", "GBP"])
         tags.append("long")
-    text = globals()[layout](record, rng)
+    text = INVOICE_RENDERERS[layout](record, rng)
     expected = {k: record[k] for k in ("invoice_number", "date", "vendor_name", "total_amount", "currency",
                                        "line_items")}
     return text, expected, tags
 
 
+INVOICE_RENDERERS: dict[str, Callable[[dict[str, Any], random.Random], str]] = {
+    "inv_plain": inv_plain, "inv_us_table": inv_us_table, "inv_de": inv_de, "inv_fr": inv_fr, "inv_es": inv_es,
+    "inv_nl": inv_nl, "inv_multi": inv_multi, "inv_jpy": inv_jpy, "inv_long": inv_long,
+}
 INVOICE_LAYOUTS = (["inv_plain"] * 8 + ["inv_us_table"] * 8 + ["inv_de"] * 5 + ["inv_fr"] * 5 + ["inv_es"] * 4
                    + ["inv_nl"] * 4 + ["inv_multi"] * 5 + ["inv_jpy"] * 3 + ["inv_long"] * 3)
 

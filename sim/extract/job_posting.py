@@ -22,8 +22,6 @@ _REMOTE = re.compile(r"(?i)\b(fully\s+remote|100\s*%\s*remote|remote[-\s]first|r
                      r"remote\s*\(|remote\s*[-–,]\s*(?:anywhere|worldwide|us|eu|europe)|^\s*remote\s*$|"
                      r"anywhere\s+in\s+the\s+world|position\s+is\s+remote|role\s+is\s+remote|is\s+a\s+remote)")
 _NOT_REMOTE = re.compile(r"(?i)\b(hybrid|on[-\s]?site|in[-\s]office|no\s+remote|not\s+remote|vor\s+ort)\b")
-_K = r"(?:\s?[kK]\b)?"
-_AMOUNT = rf"(\d{{1,3}}(?:[,.]\d{{3}})+|\d+(?:\.\d+)?){_K}"
 _USD = r"(?:US\$|\$|USD\s?)"
 _RANGE = re.compile(
     rf"{_USD}\s?(?P<lo>\d{{1,3}}(?:[,.]\d{{3}})+|\d+(?:\.\d+)?)(?P<lok>\s?[kK]\b)?\s*(?:-|–|—|to|bis)\s*"
