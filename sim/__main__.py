@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .config import SimConfig, parse_fault_rates
+from .config import SimConfig, parse_error_rules, parse_fault_rates
 from .server import serve
 
 
@@ -28,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--stall", type=float, dest="stall_s", help="seconds a timeout fault stalls")
     parser.add_argument("--context-window", type=int, dest="context_window", help="tokens")
     parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--error-rates", type=parse_error_rules, dest="error_rates",
+        help='field error rates: a JSON list of {"model", "prompt_version", "field", "error_rate"}, or none',
+    )
     return parser
 
 

@@ -15,7 +15,7 @@ from . import ids
 from .faults import STATUS_FAULTS
 from .pacing import generation_s, piece_delay, pieces
 from .ratelimit import INPUT, OUTPUT, REQUESTS, LimitState
-from .replies import STRUCTURED, TOOL, Answer, Task, compose, content_seed, prompt_json_task
+from .replies import STRUCTURED, TOOL, Answer, Task, compose, content_seed, prompt_json_task, read_document
 from .state import SimState, Verdict
 from .stats import Ticket
 from .tokens import anthropic_segments, last_user_text, total_tokens
@@ -318,6 +318,8 @@ async def _messages(state: SimState, request: Request, ticket: Ticket, rid: str)
         ticket.record(model, "bad_request")
         return _error("invalid_request_error", task, rid, headers)
     config = state.config
+    read_document(task, name=None, model=model, system_text=_system_text(body.get("system")),
+                  messages=body["messages"], config=config)
     segments = anthropic_segments(body)
     prompt_tokens = total_tokens(segments)
     cache = state.cache.anthropic(model, segments, prompt_tokens, config.cache_min_tokens)

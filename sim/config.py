@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .accuracy import DEFAULT_RULES, ErrorRule, parse_rules
 from .faults import check_fault_name
 
 
@@ -23,6 +25,16 @@ def parse_fault_rates(spec: str) -> dict[str, float]:
             raise ValueError(f"fault rate {item!r} is not NAME=PROBABILITY")
         rates[check_fault_name(name.strip())] = float(value)
     return rates
+
+
+def parse_error_rules(spec: str) -> tuple[ErrorRule, ...]:
+    """``PROMPTQ_SIM_ERROR_RATES``: a JSON list of rules, or ``none`` for an infallible model."""
+    if spec.strip().lower() in ("none", "off", "0"):
+        return ()
+    value = json.loads(spec)
+    if not isinstance(value, list):
+        raise ValueError("error rates are a JSON list of {model, prompt_version, field, error_rate}")
+    return parse_rules(value)
 
 
 def _flag(value: Any) -> bool:
@@ -68,6 +80,10 @@ class SimConfig:
     """Shortest Anthropic prefix that can be cached, tokens (the real API: 1024 or more)."""
     request_log: bool = False
     """Keep a bounded log of provider requests (arrival and answer times) for ``GET /_sim/requests``."""
+    error_rates: tuple[ErrorRule, ...] = DEFAULT_RULES
+    """Field error rates of extracted answers, per model and prompt (:mod:`promptq.sim.accuracy`)."""
+    prompt_versions: dict[str, str] = field(default_factory=dict)
+    """Prompt version name → system prompt fingerprint, so rules can name versions."""
 
     def __post_init__(self) -> None:
         self.fault_rates = {check_fault_name(k): float(v) for k, v in dict(self.fault_rates).items()}
@@ -92,6 +108,11 @@ class SimConfig:
         self.seed = int(self.seed)
         self.cache_min_tokens = int(self.cache_min_tokens)
         self.request_log = _flag(self.request_log)
+        self.error_rates = parse_rules(self.error_rates)
+        if not isinstance(self.prompt_versions, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.prompt_versions.items()):
+            raise ValueError("prompt_versions maps version names to system prompt fingerprints")
+        self.prompt_versions = dict(self.prompt_versions)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SimConfig:
@@ -110,6 +131,7 @@ class SimConfig:
             "PROMPTQ_SIM_STALL_S": ("stall_s", float),
             "PROMPTQ_SIM_CONTEXT_WINDOW": ("context_window", int),
             "PROMPTQ_SIM_REQUEST_LOG": ("request_log", _flag),
+            "PROMPTQ_SIM_ERROR_RATES": ("error_rates", parse_error_rules),
         }
         for var, (name, convert) in readers.items():
             raw = env.get(var, "").strip()
@@ -129,10 +151,14 @@ class SimConfig:
         values = dict(changes)
         if isinstance(values.get("fault_rates"), str):
             values["fault_rates"] = parse_fault_rates(values["fault_rates"])
+        if isinstance(values.get("error_rates"), str):
+            values["error_rates"] = parse_error_rules(values["error_rates"])
         try:
             return dataclasses.replace(self, **values)
-        except TypeError as exc:
+        except (TypeError, AttributeError) as exc:
             raise ValueError(str(exc)) from exc
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["error_rates"] = [rule.to_dict() for rule in self.error_rates]
+        return out

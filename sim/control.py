@@ -9,6 +9,10 @@
   request ``received_at``/``responded_at`` (epoch seconds), ``key``, ``doc_id``; plus
   ``in_flight`` and ``max_in_flight``. Recorded only while ``request_log`` is on
   (``PROMPTQ_SIM_REQUEST_LOG=1`` or ``POST /_sim/config {"request_log": true}``).
+- ``GET|POST /_sim/accuracy``: the field error rates (:mod:`promptq.sim.accuracy`). POST a
+  rule ``{"model", "prompt_version", "field", "error_rate"}`` to add it (it wins over
+  earlier rules as specific), or ``{"rules": [...]}`` to replace them all; either may carry
+  ``"prompt_versions": {"v2": "<fingerprint>"}`` (merged). Answers ``{"rules", "prompt_versions"}``.
 - ``GET /_sim/requests/bodies``: the parsed bodies of the last few logged requests, oldest
   first (``{"bodies": [{"path", "body"}]}``), for tests of what a client sent.
 """
@@ -109,6 +113,31 @@ def routes(state: SimState) -> list[Route]:
             return _json({"error": str(exc)}, 400)
         return _json({"queued": queued})
 
+    def accuracy_view() -> dict[str, Any]:
+        config = state.config.to_dict()
+        return {"rules": config["error_rates"], "prompt_versions": config["prompt_versions"]}
+
+    async def accuracy(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = await _read_object(request)
+                names = body.pop("prompt_versions", None)
+                if names is not None and not isinstance(names, dict):
+                    raise ValueError("prompt_versions is an object of name → fingerprint")
+                changes: dict[str, Any] = {}
+                if names:
+                    changes["prompt_versions"] = {**state.config.prompt_versions, **names}
+                if "rules" in body:
+                    if set(body) != {"rules"} or not isinstance(body["rules"], list):
+                        raise ValueError('expected {"rules": [rules]} or one rule')
+                    changes["error_rates"] = body["rules"]
+                elif body:
+                    changes["error_rates"] = [*state.config.error_rates, body]
+                state.update_config(changes)
+            except ValueError as exc:
+                return _json({"error": str(exc)}, 400)
+        return _json(accuracy_view())
+
     async def requests(request: Request) -> Response:
         return _json({"enabled": state.config.request_log, **state.requests.snapshot()})
 
@@ -122,4 +151,5 @@ def routes(state: SimState) -> list[Route]:
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_sim/config", config, methods=["GET", "POST"]),
         Route("/_sim/script", script, methods=["POST"]),
+        Route("/_sim/accuracy", accuracy, methods=["GET", "POST"]),
     ]

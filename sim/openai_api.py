@@ -14,7 +14,18 @@ from . import ids
 from .faults import STATUS_FAULTS
 from .pacing import generation_s, piece_delay, pieces
 from .ratelimit import INPUT, OUTPUT, REQUESTS, LimitState
-from .replies import JSON, STRUCTURED, TOOL, Answer, Task, compose, content_seed, find_schema, prompt_json_task
+from .replies import (
+    JSON,
+    STRUCTURED,
+    TOOL,
+    Answer,
+    Task,
+    compose,
+    content_seed,
+    find_schema,
+    prompt_json_task,
+    read_document,
+)
 from .state import SimState, Verdict
 from .stats import Ticket
 from .tokens import last_user_text, openai_segments, total_tokens
@@ -357,6 +368,12 @@ async def _chat_completions(state: SimState, request: Request, ticket: Ticket, r
         return _error(400, planned, "invalid_request_error", headers, param="tool_choice")
     task, named = planned
     config = state.config
+    messages = body["messages"]
+    format_name = ((body.get("response_format") or {}).get("json_schema") or {}).get("name")
+    system_text = "\n".join(_text_of(m.get("content")) for m in messages
+                            if isinstance(m, dict) and m.get("role") in ("system", "developer"))
+    read_document(task, name=format_name if isinstance(format_name, str) else None, model=model,
+                  system_text=system_text, messages=messages, config=config)
     segments = openai_segments(body)
     prompt_tokens = total_tokens(segments)
     cache = state.cache.openai(model, segments, prompt_tokens)

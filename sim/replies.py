@@ -4,6 +4,10 @@ A request is reduced to a :class:`Task` (tool call, structured output, prompt
 asking for JSON, or prose) with a seed derived from its content; :func:`compose`
 turns it into an :class:`Answer`, applying ``max_tokens`` truncation and the
 output faults (``malformed_output``, ``refusal``).
+
+For a task the simulator knows (:mod:`promptq.sim.extract`, found by :func:`read_document`)
+the answer is read from the document, then degraded by the configured field error
+rates (:mod:`promptq.sim.accuracy`); for any other task the schema is filled at random.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from . import extract
+from .accuracy import degrade, prompt_fingerprint, rates_for
+from .config import SimConfig
 from .partial_json import close_partial
 from .schema_fill import SENTENCES, WORDS, break_instance, fill
-from .tokens import CHARS_PER_TOKEN, output_tokens
+from .tokens import CHARS_PER_TOKEN, output_tokens, user_texts
 
 TOOL = "tool"
 STRUCTURED = "structured"  # provider-enforced schema (output_config / response_format)
@@ -44,6 +51,44 @@ class Task:
     tool_name: str | None = None
     max_tokens: int | None = None
     """Output cap in tokens; None = no cap."""
+    known: str | None = None
+    """The built-in task whose answer is read from the document, if any."""
+    document: str = ""
+    """The document of a known task (the text between the ``<document>`` tags)."""
+    error_rates: dict[str, float] | None = None
+    """Field → probability that the field is wrong (see :mod:`promptq.sim.accuracy`)."""
+    error_seed: int = 0
+
+
+def read_document(task: Task, *, name: str | None, model: str, system_text: str, messages: Any,
+                  config: SimConfig) -> Task:
+    """Mark ``task`` as a known task (answered from its document) when the simulator knows it.
+
+    ``name`` is a name the wire gives besides the tool's (OpenAI's response format name).
+    The document is in the last user turn that frames one (a repair re-ask adds turns after it).
+    """
+    if task.mode == TEXT or task.schema is None:
+        return task
+    task.known = extract.identify(name or task.tool_name, task.schema)
+    if task.known is not None:
+        texts = user_texts(messages)
+        framed = next((t for t in texts if extract.OPEN in t), texts[0] if texts else "")
+        task.document = extract.document_of(framed)
+        task.error_rates = rates_for(config.error_rates, model, prompt_fingerprint(system_text),
+                                     config.prompt_versions)
+        task.error_seed = config.seed
+    return task
+
+
+def _read(task: Task) -> Any:
+    """The known task's answer read from the document, with its field errors; None if it does not fit."""
+    if task.known is None:
+        return None
+    value = extract.extract(task.known, task.schema, task.document)
+    if value is None or not task.error_rates:
+        return value
+    degraded = degrade(value, task.schema, task.error_rates, task.document, task.error_seed)
+    return degraded if extract.fits(task.schema, degraded) else value
 
 
 @dataclass(slots=True)
@@ -138,13 +183,18 @@ def compose(task: Task, fault: str | None = None, refusal_text: str = "") -> Ans
         return Answer(TEXT, refusal_text, None, output_tokens(refusal_text), False, refusal=True)
     malformed = fault == "malformed_output"
     value: Any = None
+    read = _read(task)
     if task.mode in (TOOL, STRUCTURED):
-        value = fill(task.schema if task.schema is not None else {"type": "object"}, task.seed)
+        value = read if read is not None else fill(task.schema if task.schema is not None else {"type": "object"},
+                                                   task.seed)
         if malformed:
             value = break_instance(task.schema, value, task.seed)
         text = json.dumps(value)
     elif task.mode == JSON:
-        value = fill(task.schema, task.seed) if task.schema is not None else _generic_json(rng)
+        if read is not None:
+            value = read
+        else:
+            value = fill(task.schema, task.seed) if task.schema is not None else _generic_json(rng)
         text = json.dumps(value, indent=2)
         if malformed:
             if rng.random() < 0.5:

@@ -143,20 +143,28 @@ def total_tokens(segments: list[Segment]) -> int:
     return tokens_for_chars(sum(chars for _, chars, _ in segments))
 
 
-def last_user_text(messages: Any) -> str:
-    """Text of the last user message (string content or its text blocks/parts)."""
+def user_texts(messages: Any) -> list[str]:
+    """Texts of the user messages, last first (string content or its text blocks/parts)."""
     if not isinstance(messages, list):
-        return ""
+        return []
+    texts = []
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
             content = message.get("content")
             if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return "\n".join(
+                texts.append(content)
+            elif isinstance(content, list):
+                texts.append("\n".join(
                     str(block.get("text", ""))
                     for block in content
                     if isinstance(block, dict) and block.get("type") == "text"
-                )
-            return ""
-    return ""
+                ))
+            else:
+                texts.append("")
+    return texts
+
+
+def last_user_text(messages: Any) -> str:
+    """Text of the last user message (string content or its text blocks/parts)."""
+    texts = user_texts(messages)
+    return texts[0] if texts else ""

@@ -1,0 +1,1 @@
+"""Evaluation of prompts and models against golden datasets."""
