@@ -195,13 +195,17 @@ def test_upgrades_started_together_on_postgresql_run_one_after_the_other(tmp_pat
             # the test holds the upgrades' lock until all three wait for it
             holder.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
             procs = _upgrades_at_once(url, 3, tmp_path)
+            def waiting() -> int:
+                return holder.execute("SELECT count(*) FROM pg_locks "
+                                      "WHERE locktype = 'advisory' AND NOT granted").fetchone()[0]
+
             try:
-                wait_until(lambda: holder.execute(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                ).fetchone()[0] == 3, timeout_s=120, what="three upgrades waiting for the lock")
+                wait_until(lambda: waiting() == 3 or any(p.poll() is not None for p in procs),
+                           timeout_s=120, what="three upgrades waiting for the lock")
+                assert waiting() == 3, "an upgrade went on without waiting for the lock"
             finally:
                 holder.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
-            _all_succeed(procs)
+                _all_succeed(procs)
         assert _revision(url) == head_revision()
         assert _differences(url) == []
 
@@ -212,9 +216,15 @@ def test_upgrades_started_together_on_sqlite_run_one_after_the_other(tmp_path: P
     holder.isolation_level = None
     holder.execute("BEGIN IMMEDIATE")  # the write lock, until all three have the file open
     procs = _upgrades_at_once(f"sqlite:///{path}", 3, tmp_path)
+    def at_the_database(proc: subprocess.Popen) -> bool:
+        try:
+            return any(f.path == str(path) for f in psutil.Process(proc.pid).open_files())
+        except psutil.NoSuchProcess:
+            return False
+
     try:
-        wait_until(lambda: all(any(f.path == str(path) for f in psutil.Process(p.pid).open_files())
-                               for p in procs), timeout_s=120, what="three upgrades at the database")
+        wait_until(lambda: all(at_the_database(p) for p in procs) or any(p.poll() is not None for p in procs),
+                   timeout_s=120, what="three upgrades at the database")
     finally:
         holder.execute("ROLLBACK")
         holder.close()
