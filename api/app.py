@@ -19,6 +19,7 @@ from promptq.api.key_first import KeyBeforeBody
 from promptq.api.routes import batches, catalog, health, jobs, metrics
 from promptq.settings import Settings, get_settings
 from promptq.store.engine import engine_for
+from promptq.store.migrate import require_head
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = engine_for(settings.database_url)
+        require_head(app.state.engine)  # also when started by uvicorn alone, not `promptq api`
         app.state.redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=5,
                                                   socket_timeout=5, max_connections=50)
         # Event streams block in XREAD for up to event_ping_s: their own connections, with a

@@ -16,8 +16,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -208,9 +208,15 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_
         time.sleep(interval_s)
 
 
-def postgres_database() -> AbstractContextManager[str]:
-    """A fresh PostgreSQL database, dropped afterwards; yields a plain postgresql:// URL."""
-    return throwaway_postgres(PG_ADMIN_URL, "promptq_bench")
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database at the migrations' head, dropped afterwards; yields a
+    plain postgresql:// URL."""
+    from promptq.store.migrate import upgrade
+
+    with throwaway_postgres(PG_ADMIN_URL, "promptq_bench") as url:
+        upgrade(url)
+        yield url
 
 
 def clean_redis(prefix: str) -> None:

@@ -31,6 +31,7 @@ import requests
 
 from promptq.launch import Processes, forget_redis_prefix, free_port, wait_for
 from promptq.receiver import Delivery, WebhookReceiver
+from promptq.store.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get("PROMPTQ_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PROMPTQ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -281,6 +282,7 @@ def stack(name: str, *, extra_env: dict[str, str] | None = None) -> Iterator[Sta
                prefix=prefix, api_key=api_key, sim_url=f"http://127.0.0.1:{sim_port}")
     log(f"{name}: logs in {workdir / 'logs'}, database {db_name}, redis prefix {prefix}")
     try:
+        upgrade(db_url)
         yield st
     finally:
         try:

@@ -32,7 +32,8 @@ QUEUES = "interactive,batch,webhooks"
 # ("HTTP Request: POST …" for every provider call) and Celery's "received"/"succeeded
 # in" lines. The ledger and the store record all of it; at hundreds of jobs/s the lines
 # cost CPU. `--loglevel DEBUG` shows them.
-CHATTY_LOGGERS = ("httpx2", "httpx", "httpcore2", "celery.app.trace", "celery.worker.strategy")
+CHATTY_LOGGERS = ("httpx2", "httpx", "httpcore2", "celery.app.trace", "celery.worker.strategy",
+                  "alembic.runtime.plugins")
 
 
 def _logging(level: str = "INFO") -> None:
@@ -40,6 +41,50 @@ def _logging(level: str = "INFO") -> None:
     if logging.getLevelName(level.upper()) != logging.DEBUG:
         for name in CHATTY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+
+
+db = typer.Typer(help="The store's schema: migrations (Alembic).", no_args_is_help=True)
+app.add_typer(db, name="db")
+
+
+def _database_ready_for_start() -> None:
+    """Upgrade a new development database; refuse, in one line, one not at head."""
+    from promptq.store.migrate import SchemaNotAtHead, prepare_for_start
+
+    # Alembic's "Context impl …" lines at every start; an upgrade made here says so itself
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    settings = get_settings()
+    try:
+        prepare_for_start(settings.database_url, settings.env)
+    except SchemaNotAtHead as refused:
+        typer.echo(str(refused), err=True)
+        raise typer.Exit(2) from None
+
+
+@db.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Bring the database (PROMPTQ_DATABASE_URL) to the schema this version needs; safe to
+    run from several processes at once, a database at head is left alone."""
+    from promptq.store.migrate import upgrade
+
+    _logging()
+    upgrade(get_settings().database_url, revision)
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's revision and the one this version needs."""
+    from promptq.store.engine import make_engine
+    from promptq.store.migrate import current_revision, head_revision
+
+    engine = make_engine(get_settings().database_url, pool_size=1)
+    try:
+        current, head = current_revision(engine), head_revision()
+    finally:
+        engine.dispose()
+    typer.echo(f"database: {current or 'none'}  ·  this version needs: {head}")
+    if current != head:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -50,6 +95,7 @@ def api(host: str = "127.0.0.1", port: int = 8000,
 
     settings_or_exit()  # before uvicorn, whose factory call would print a traceback
     _logging()
+    _database_ready_for_start()
     uvicorn.run("promptq.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", access_log=False)
 
@@ -69,6 +115,7 @@ def worker(concurrency: Annotated[int | None, typer.Option(
     from promptq.workers.celery_app import app as celery_app
 
     _logging(loglevel)
+    _database_ready_for_start()
     n = concurrency or settings.worker_concurrency
     argv = ["worker", f"--pool={pool}", f"--concurrency={n}", f"--queues={queues}",
             f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]
@@ -193,7 +240,9 @@ app.add_typer(keys, name="keys")
 def _keys_engine():  # type: ignore[no-untyped-def]
     from promptq.store.engine import engine_for
 
-    return engine_for(settings_or_exit().database_url)
+    settings = settings_or_exit()
+    _database_ready_for_start()  # the keys table must be there, as for the API
+    return engine_for(settings.database_url)
 
 
 @keys.command("create")

@@ -22,6 +22,7 @@ from promptq.launch import Processes, forget_redis_prefix, free_port, redis_reac
 from promptq.receiver import WebhookReceiver
 from promptq.samples import GENERATORS
 from promptq.settings import Settings
+from promptq.store.migrate import upgrade
 
 console = Console(width=max(100, Console().width))
 TERMINAL = {"succeeded", "failed", "needs_review", "cancelled"}
@@ -47,6 +48,8 @@ def run_demo(documents: int = 24, keep_running: bool = False) -> int:
             "PROMPTQ_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
             "PROMPTQ_ENV": "development",
         }
+        workdir.mkdir(parents=True, exist_ok=True)
+        upgrade(env["PROMPTQ_DATABASE_URL"])  # a new SQLite file: its tables, before anyone starts
         if settings.uses_simulator:
             sim_port = free_port()
             env["PROMPTQ_SIM_URL"] = f"http://127.0.0.1:{sim_port}"

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
 from promptq.store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-
-log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -47,55 +43,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
                          pool_timeout=30, hide_parameters=True)
 
 
-def create_tables(engine: Engine) -> None:
-    try:
-        SQLModel.metadata.create_all(engine)
-    except DBAPIError:
-        # Two processes starting together race on CREATE TABLE; the loser's second
-        # pass finds the tables there.
-        SQLModel.metadata.create_all(engine)
-    add_new_columns(engine)
-
-
-def add_new_columns(engine: Engine) -> list[str]:
-    """Add the nullable columns a newer promptq has to tables an older one created
-    (create_all makes missing tables only); returns them as "table.column".
-
-    The rows already there get NULL in a new column (not the model's default). That is
-    the only schema change this does: a NOT NULL column needs values for those rows —
-    a real migration — and is refused with the name of the column.
-    """
-    added: list[str] = []
-    quote = engine.dialect.identifier_preparer.quote
-    for table in SQLModel.metadata.sorted_tables:
-        present = {c["name"] for c in inspect(engine).get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            if not column.nullable:
-                raise RuntimeError(f"table {table.name} lacks the NOT NULL column {column.name}: "
-                                   "migrate it before starting this version")
-            ddl = (f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} "
-                   f"{column.type.compile(dialect=engine.dialect)}")
-            try:
-                with engine.begin() as conn:
-                    conn.exec_driver_sql(ddl)
-            except DBAPIError:  # another process starting together added it first
-                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
-                    raise
-                continue
-            added.append(f"{table.name}.{column.name}")
-            log.info("added column %s.%s to the store", table.name, column.name)
-    return added
-
-
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
-    """One engine per URL per process, tables created on first use."""
-    engine = make_engine(url)
-    create_tables(engine)
-    return engine
-
+    """One engine per URL per process. The tables are the migrations' business
+    (promptq/store/migrate.py): `promptq db upgrade`, checked at start."""
+    return make_engine(url)
 
 
 @lru_cache(maxsize=8)

@@ -8,11 +8,12 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from promptq.launch import Processes, free_port, throwaway_postgres
+from promptq.store.migrate import upgrade
 from promptq.store.models import Batch
 
 
@@ -51,19 +52,27 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float = 60.0, interval_s
         time.sleep(interval_s)
 
 
-def postgres_database() -> AbstractContextManager[str]:
-    """A fresh PostgreSQL database for one test session, dropped afterwards."""
-    return throwaway_postgres(PG_ADMIN_URL, "promptq_test")
+@contextmanager
+def postgres_database(at_head: bool = True) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test session, dropped afterwards; its tables
+    made by the migrations unless `at_head` is false (then it is empty)."""
+    with throwaway_postgres(PG_ADMIN_URL, "promptq_test") as url:
+        if at_head:
+            upgrade(url)
+        yield url
 
 
 @contextmanager
-def fresh_database(kind: str, tmp_dir: Path) -> Iterator[str]:
-    """An empty database of `kind` ("sqlite": a file under `tmp_dir`, or "postgres"),
-    dropped afterwards; yields its URL."""
+def fresh_database(kind: str, tmp_dir: Path, at_head: bool = True) -> Iterator[str]:
+    """A new database of `kind` ("sqlite": a file under `tmp_dir`, or "postgres") at the
+    migrations' head (empty if not `at_head`), dropped afterwards; yields its URL."""
     if kind == "sqlite":
-        yield f"sqlite:///{tmp_dir / 'promptq.db'}"
+        url = f"sqlite:///{tmp_dir / 'promptq.db'}"
+        if at_head:
+            upgrade(url)
+        yield url
     else:
-        with postgres_database() as url:
+        with postgres_database(at_head) as url:
             yield url
 
 

@@ -41,6 +41,22 @@ def _tune_process(**_: object) -> None:
     tune_interpreter(settings.worker_gc_threshold, settings.worker_switch_interval_s)
 
 
+@worker_init.connect
+def _refuse_a_database_not_at_head(**_: object) -> None:
+    # `promptq worker` checked already; this covers `celery -A promptq.workers.celery_app worker`
+    import sys
+
+    from promptq.settings import get_settings
+    from promptq.store.engine import engine_for
+    from promptq.store.migrate import SchemaNotAtHead, require_head
+
+    try:
+        require_head(engine_for(get_settings().database_url))
+    except SchemaNotAtHead as refused:
+        print(refused, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 @worker_ready.connect
 def _start_relay(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
     from promptq.workers.relay import start_relay_thread

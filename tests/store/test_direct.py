@@ -17,7 +17,7 @@ from promptq.api.submission import insert_jobs, job_row
 from promptq.prompts.registry import get_task
 from promptq.store import jobs
 from promptq.store.direct import DirectStatement
-from promptq.store.engine import create_tables, engine_for, make_engine
+from promptq.store.engine import engine_for, make_engine
 from promptq.store.models import Tenant, utcnow
 from promptq.store.status import Priority
 
@@ -74,7 +74,6 @@ psycopg.adapters.register_dumper(_Unbindable, _UnbindableDumper)
 @pytest.mark.parametrize("statement_ends", ["well", "with a driver error", "with another error"])
 def test_the_connection_goes_back_to_the_pool_out_of_autocommit(database_url: str, statement_ends: str) -> None:
     engine = make_engine(database_url, pool_size=1)  # the same connection, checked out in turn
-    create_tables(engine)
     a, b = (f"direct-{name}-{uuid.uuid4().hex[:8]}" for name in "ab")
     try:
         _insert_tenant(engine, a)
@@ -97,7 +96,6 @@ def test_the_connection_goes_back_to_the_pool_out_of_autocommit(database_url: st
 
 def test_a_driver_error_is_sqlalchemys_with_the_parameters_hidden(database_url: str) -> None:
     engine = make_engine(database_url, pool_size=1)
-    create_tables(engine)
     c, d = (f"direct-{name}-{uuid.uuid4().hex[:8]}" for name in "cd")
     try:
         _insert_tenant(engine, c)
