@@ -53,7 +53,7 @@ def _database_ready_for_start() -> None:
 
     # Alembic's "Context impl …" lines at every start; an upgrade made here says so itself
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
-    settings = get_settings()
+    settings = settings_or_exit()
     try:
         prepare_for_start(settings.database_url, settings.env)
     except SchemaNotAtHead as refused:
@@ -68,7 +68,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] 
     from promptq.store.migrate import upgrade
 
     _logging()
-    upgrade(get_settings().database_url, revision)
+    upgrade(settings_or_exit().database_url, revision)
 
 
 @db.command("current")
@@ -77,7 +77,7 @@ def db_current() -> None:
     from promptq.store.engine import make_engine
     from promptq.store.migrate import current_revision, head_revision
 
-    engine = make_engine(get_settings().database_url, pool_size=1)
+    engine = make_engine(settings_or_exit().database_url, pool_size=1)
     try:
         current, head = current_revision(engine), head_revision()
     finally:

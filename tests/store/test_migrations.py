@@ -250,7 +250,9 @@ def behind_url(request: pytest.FixtureRequest, empty_url: str) -> str:
 def test_the_api_and_the_worker_refuse_a_database_not_at_head(behind_url: str, command: list[str],
                                                               tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PROMPTQ_WEBHOOK_ALLOWED_HOSTS"}  # (a warning)
-    env |= {"PROMPTQ_DATABASE_URL": behind_url, "PROMPTQ_ENV": "production"}
+    # a provider key: a production worker without one is refused before the database is looked at
+    env |= {"PROMPTQ_DATABASE_URL": behind_url, "PROMPTQ_ENV": "production",
+            "OPENAI_API_KEY": "sk-test-not-a-real-key"}
     before = _revision(behind_url)
     done = subprocess.run([sys.executable, "-m", "promptq.cli", *command], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120, check=False)
