@@ -17,7 +17,7 @@ from promptq import batch_progress, dispatch
 from promptq.api.errors import APIError
 from promptq.prompts.registry import Task, UnknownTask, get_task
 from promptq.settings import Settings
-from promptq.store import deliveries
+from promptq.store import deliveries, window
 from promptq.store.models import Batch, Job, new_id, utcnow
 from promptq.store.public import JobPublic
 from promptq.store.status import JobStatus, Priority
@@ -76,10 +76,21 @@ def publish(settings: Settings, jobs: Sequence[tuple[str, str]]) -> None:
         log.warning("publishing %d jobs failed; the relay will publish them", len(jobs), exc_info=True)
 
 
-def start_batch(settings: Settings, batch_id: str, jobs: Sequence[tuple[str, str]]) -> None:
-    """Set the batch's countdown (promptq/batch_progress.py), then publish its jobs."""
+def within_window(session: Session, tenant: str, rows: Sequence[dict[str, Any]],
+                  settings: Settings) -> list[tuple[str, str]]:
+    """Batch-queue rows beyond the tenant's window are stored without a message, for the
+    relay to publish as the window empties (store/window.py); returns the (job id, queue)
+    pairs to publish now."""
+    room = window.room_at_submit(session, tenant, settings.tenant_batch_window)
+    for row in rows[room:]:
+        row["dispatched_at"] = None
+    return [(row["id"], str(Priority.BATCH)) for row in rows[:room]]
+
+
+def start_batch(settings: Settings, batch_id: str, total: int, jobs: Sequence[tuple[str, str]]) -> None:
+    """Set the batch's countdown (promptq/batch_progress.py), then publish its first jobs."""
     try:
-        batch_progress.start(settings.redis_url, settings.redis_prefix, batch_id, len(jobs))
+        batch_progress.start(settings.redis_url, settings.redis_prefix, batch_id, total)
     except Exception:  # a hint: without it every finishing job asks the store
         log.warning("could not set the countdown of batch %s", batch_id, exc_info=True)
     publish(settings, jobs)

@@ -25,7 +25,7 @@ from promptq.api.schemas import JobCreate
 from promptq.settings import Settings
 from promptq.store.models import Job
 from promptq.store.public import JobPublic
-from promptq.store.status import JobStatus
+from promptq.store.status import JobStatus, Priority
 from promptq.store.text import transcript
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,11 @@ def create_job(body: JobCreate, tenant: TenantDep, session: SessionDep, settings
     row = submission.job_row(tenant=tenant, task=task, text=text, priority=body.priority,
                              webhook_url=webhook_url, metadata=body.metadata,
                              idempotency_key=idempotency_key, messages=messages)
+    # A batch-queue job waits for room in its tenant's window: the relay publishes it
+    # (store/window.py), with no count per request here.
+    batch_queue = body.priority == Priority.BATCH
+    if batch_queue:
+        row["dispatched_at"] = None
     try:
         submission.insert_jobs(session, [row])
         session.commit()
@@ -59,7 +64,8 @@ def create_job(body: JobCreate, tenant: TenantDep, session: SessionDep, settings
         if existing is None:
             raise
         return _same_request_or_409(existing, body.task, text)
-    background.add_task(submission.publish, settings, [(row["id"], str(body.priority))])
+    if not batch_queue:
+        background.add_task(submission.publish, settings, [(row["id"], str(body.priority))])
     job = session.get(Job, row["id"])
     assert job is not None
     return JobPublic.of(job)
