@@ -8,7 +8,8 @@ submits a 100-document batch, then single `interactive` jobs at a steady pace (o
   `finished_at`), p50 and p95 over the run's jobs, median over runs; target p95 ≤ 2 s +
   the provider latency (issue 24 D);
 - B's batch, submit → its last job terminal, seconds (no target: it waits behind at most
-  a window of A's messages, PROMPTQ_TENANT_BATCH_WINDOW, not behind A's whole batch).
+  the batch queue's depth of A's messages, PROMPTQ_BATCH_QUEUE_DEPTH, not behind A's
+  whole batch).
 The note says how much of A's batch was still open when B's last job finished, which
 shows B's jobs did not wait for A's. A's batch is cancelled at the end of each run.
 """
@@ -116,5 +117,5 @@ def run(quick: bool) -> list[Row]:
         Row(where, "B's interactive job, submit → terminal, p95", p95, "s",
             target=f"≤ {TARGET_S:g} s (2 s + provider latency)", met=p95 <= TARGET_S, note=note, runs=runs),
         Row(where, "B's 100-document batch, submit → all terminal", h.median([x["batch_s"] for x in results]),
-            "s", runs=runs, note="waits behind at most a window (PROMPTQ_TENANT_BATCH_WINDOW) of A's messages"),
+            "s", runs=runs, note="waits behind at most the batch queue's depth (PROMPTQ_BATCH_QUEUE_DEPTH) of A's messages"),
     ]

@@ -80,9 +80,9 @@ class Settings(BaseSettings):
     # The relay re-publishes queued jobs whose message is older than this, seconds.
     relay_stale_s: float = 60.0
     relay_interval_s: float = 1.0
-    # Batch-queue messages one tenant may have waiting at once; the relay tops each
-    # tenant's up round-robin every tick, so no tenant has more in front of another's.
-    tenant_batch_window: int = Field(1000, ge=1, le=100_000)
+    # Messages the shared batch queue holds; a tenant's others wait in a list of its own,
+    # moved in round-robin between tenants (promptq/holds.py), so none waits behind more.
+    batch_queue_depth: int = Field(1000, ge=1, le=100_000)
     # Waits up to this many seconds ride in a broker message (countdown); longer ones
     # are parked in the store with a not-before time and re-published by the relay.
     max_countdown_s: float = 300.0

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from promptq.store import deliveries
 from promptq.store.direct import DirectStatement
 from promptq.store.models import Job, JobRow, LedgerEntry, LedgerLine, utcnow
-from promptq.store.status import TERMINAL, JobStatus, Priority
+from promptq.store.status import TERMINAL, JobStatus
 
 _OPEN = (JobStatus.QUEUED, JobStatus.RUNNING)
 # A message may arrive a little before its job's not_before (host clocks differ by
@@ -307,8 +307,7 @@ def requeue(engine: Engine, claim_: Claim, *, not_before: datetime | None, dispa
 def due_for_relay(engine: Engine, *, stale_s: float, limit: int = 1000) -> list[tuple[str, str]]:
     """(job id, priority) of queued jobs to publish again, marking them dispatched.
 
-    - parked jobs (no message) whose not_before has passed, but not those of the batch
-      queue: their tenant's window publishes them (store/window.py);
+    - parked jobs (no message) whose not_before has passed;
     - jobs whose message is older than `stale_s` past their due time (a lost message);
     - running jobs whose lease lapsed (their worker died): back to queued first.
     """
@@ -322,7 +321,7 @@ def due_for_relay(engine: Engine, *, stale_s: float, limit: int = 1000) -> list[
             select(Job.id, Job.priority).where(
                 Job.status == JobStatus.QUEUED,
                 or_(
-                    and_(Job.dispatched_at.is_(None), Job.priority != Priority.BATCH,
+                    and_(Job.dispatched_at.is_(None),
                          or_(Job.not_before.is_(None), Job.not_before <= now)),
                     and_(Job.dispatched_at < stale,
                          or_(Job.not_before.is_(None), Job.not_before < stale)),

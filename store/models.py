@@ -71,8 +71,6 @@ class Job(SQLModel, table=True):
         Index("ix_jobs_batch_status", "batch_id", "status", "id"),
         Index("ix_jobs_status_dispatched", "status", "dispatched_at"),
         Index("ix_jobs_tenant_idem", "tenant_id", "idempotency_key", unique=True),
-        # Per-tenant batch windows (store/window.py): messages out, and held jobs in order.
-        Index("ix_jobs_window", "status", "priority", "tenant_id", "dispatched_at", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=40)

@@ -2,7 +2,6 @@
 
 Every worker process runs this loop; a Redis lock lets one of them work each tick.
 It re-publishes queued jobs whose message is stale or whose parked wait is over,
-tops up each tenant's window of batch-queue messages,
 re-queues running jobs whose worker stopped renewing their lease, completes batches
 whose last jobs finished without completing them, and publishes webhook deliveries
 that are due.
@@ -14,7 +13,7 @@ import logging
 import threading
 
 from promptq import dispatch, keys
-from promptq.store import batches, deliveries, jobs, window
+from promptq.store import batches, deliveries, jobs
 from promptq.workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -32,16 +31,7 @@ def relay_once(rt: Runtime) -> tuple[int, int]:
         due_deliveries += [d.id for d in batches.complete_if_done(rt.engine, batch_id)]
     for delivery_id in due_deliveries:
         dispatch.publish_delivery(settings.redis_url, delivery_id)
-    return len(due) + top_up_windows(rt), len(due_deliveries)
-
-
-def top_up_windows(rt: Runtime) -> int:
-    """Refill each tenant's window of batch-queue messages, tenants interleaved
-    (store/window.py); returns how many were published."""
-    ready = window.top_up(rt.engine, rt.settings.tenant_batch_window)
-    if ready:
-        dispatch.publish_jobs(rt.settings.redis_url, ready)
-    return len(ready)
+    return len(due), len(due_deliveries)
 
 
 def _loop(rt: Runtime) -> None:

@@ -45,10 +45,9 @@ def create_batch(body: BatchCreate, tenant: TenantDep, session: SessionDep, sett
                                webhook_url=webhook_url, metadata=doc.metadata, batch_id=batch.id,
                                custom_id=doc.custom_id)
             for doc in body.documents]
-    first = submission.within_window(session, tenant, rows, settings)
     submission.insert_jobs(session, rows)
     session.commit()
-    background.add_task(submission.start_batch, settings, batch.id, len(rows), first)
+    background.add_task(submission.start_batch, settings, batch.id, tenant, [r["id"] for r in rows])
     return batch_public(session, batch)
 
 

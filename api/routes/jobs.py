@@ -49,11 +49,6 @@ def create_job(body: JobCreate, tenant: TenantDep, session: SessionDep, settings
     row = submission.job_row(tenant=tenant, task=task, text=text, priority=body.priority,
                              webhook_url=webhook_url, metadata=body.metadata,
                              idempotency_key=idempotency_key, messages=messages)
-    # A batch-queue job waits for room in its tenant's window: the relay publishes it
-    # (store/window.py), with no count per request here.
-    batch_queue = body.priority == Priority.BATCH
-    if batch_queue:
-        row["dispatched_at"] = None
     try:
         submission.insert_jobs(session, [row])
         session.commit()
@@ -64,7 +59,9 @@ def create_job(body: JobCreate, tenant: TenantDep, session: SessionDep, settings
         if existing is None:
             raise
         return _same_request_or_409(existing, body.task, text)
-    if not batch_queue:
+    if body.priority == Priority.BATCH:  # in turn with other tenants' (promptq/holds.py)
+        background.add_task(submission.publish_batch_queue, settings, tenant, [row["id"]])
+    else:
         background.add_task(submission.publish, settings, [(row["id"], str(body.priority))])
     job = session.get(Job, row["id"])
     assert job is not None

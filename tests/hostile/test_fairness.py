@@ -1,7 +1,7 @@
 """Fairness between tenants (issue 24 D): one tenant's big batch cannot starve another's
 jobs. Each test runs a stack of its own (API and worker processes, a database, a Redis
-prefix) with a small per-tenant window (PROMPTQ_TENANT_BATCH_WINDOW) and a small worker,
-so that a batch of a few hundred documents is a long backlog; on SQLite and PostgreSQL."""
+prefix) with a shallow batch queue (PROMPTQ_BATCH_QUEUE_DEPTH) and a small worker, so
+that a batch of a few hundred documents is a long backlog; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from promptq.launch import Processes, forget_redis_prefix, free_port
 from support import REDIS_URL, bearer, fresh_database, wait_until
 
 pytestmark = pytest.mark.integration
-WINDOW = 8
+DEPTH = 8
 TERMINAL = {"succeeded", "failed", "needs_review", "cancelled"}
 POSTING = "Senior Python Engineer at Globex (Berlin, hybrid). 5+ years of experience. Salary 90,000 USD."
 
@@ -69,7 +69,7 @@ def own(request: pytest.FixtureRequest, tmp_path: Path, sim: str) -> Iterator[Ow
     with fresh_database(request.param, tmp_path) as url:
         procs = Processes(tmp_path / "logs", env={
             **os.environ, "PROMPTQ_DATABASE_URL": url,
-            "PROMPTQ_REDIS_PREFIX": prefix, "PROMPTQ_TENANT_BATCH_WINDOW": str(WINDOW)})
+            "PROMPTQ_REDIS_PREFIX": prefix, "PROMPTQ_BATCH_QUEUE_DEPTH": str(DEPTH)})
         stack = Own(procs, prefix, redis=redis.Redis.from_url(REDIS_URL))
         try:
             stack.api_url = procs.api(free_port())
@@ -86,12 +86,12 @@ def latency(sim: str, seconds: float) -> None:
 def test_another_tenants_batch_and_jobs_finish_long_before_a_big_batch(own: Own, sim: str) -> None:
     """Tenant acme's 200 documents are queued first; globex's batch of 10 and its 5 single
     jobs still finish while acme has most of its batch left: globex's documents wait
-    behind at most a window of acme's, not behind all of them."""
+    behind at most the queue's depth of acme's, then go in turn with acme's."""
     latency(sim, 0.2)
     big = own.batch(200)
     # acme's messages are in the broker before globex's are sent (a publish of 10 can
     # otherwise overtake one of 200, which goes out in one pipeline when it is built)
-    wait_until(lambda: own.waiting("batch") >= WINDOW, timeout_s=30, what="acme's batch published")
+    wait_until(lambda: own.waiting("batch") >= DEPTH, timeout_s=30, what="acme's batch published")
     own.start_worker()
     small = own.batch(10, tenant="globex")
     singles = [own.job(tenant="globex") for _ in range(5)]
@@ -108,20 +108,21 @@ def test_another_tenants_batch_and_jobs_finish_long_before_a_big_batch(own: Own,
 
 def test_batch_documents_ride_the_batch_queue_whatever_priority_says(own: Own) -> None:
     """No worker yet: what the API published is still in Redis. A batch asking for
-    `interactive` goes to the batch queue, its first window only; a single job asking for
-    `batch` waits for its tenant's window (the relay's), a single interactive job does not."""
+    `interactive` goes to the batch queue (as deep as the queue may be, the rest in the
+    tenant's list); so does a single job asking for `batch`; a single interactive job rides
+    the interactive queue."""
     own.batch(20, priority="interactive")
     own.job(priority="batch")
     own.job(priority="interactive")
 
-    wait_until(lambda: own.waiting("batch") == WINDOW and own.waiting("interactive") == 1,
-               timeout_s=30, what="the first window published")
-    assert (own.waiting("batch"), own.waiting("interactive")) == (WINDOW, 1)
+    wait_until(lambda: own.waiting("batch") == DEPTH and own.waiting("interactive") == 1
+               and own.waiting("batch.hold.acme") == 20 + 1 - DEPTH, timeout_s=30, what="the jobs published")
+    assert (own.waiting("batch"), own.waiting("interactive")) == (DEPTH, 1)
 
 
-def test_a_tenant_alone_runs_its_whole_batch_through_its_window(own: Own, sim: str) -> None:
-    """The relay refills the window as the worker runs it: every document of a batch many
-    windows long runs, and the broker never holds more than a window of it."""
+def test_a_tenant_alone_runs_its_whole_batch_through_a_shallow_queue(own: Own, sim: str) -> None:
+    """The relay refills the batch queue as the worker runs it: every document of a batch
+    many times the queue's depth runs, and the queue never holds more than its depth."""
     latency(sim, 0.05)
     own.start_worker()
     batch_id = own.batch(60)
@@ -134,4 +135,4 @@ def test_a_tenant_alone_runs_its_whole_batch_through_its_window(own: Own, sim: s
 
     wait_until(done, timeout_s=180, interval_s=0.05, what="the batch to complete")
     assert own.counts(batch_id)["succeeded"] == 60
-    assert most <= WINDOW
+    assert most <= DEPTH
