@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
-from promptq import batch_progress, dispatch
+from promptq import batch_progress, dispatch, holds
 from promptq.api.errors import APIError
 from promptq.prompts.registry import Task, UnknownTask, get_task
 from promptq.settings import Settings
@@ -76,13 +76,22 @@ def publish(settings: Settings, jobs: Sequence[tuple[str, str]]) -> None:
         log.warning("publishing %d jobs failed; the relay will publish them", len(jobs), exc_info=True)
 
 
-def start_batch(settings: Settings, batch_id: str, jobs: Sequence[tuple[str, str]]) -> None:
+def publish_batch_queue(settings: Settings, tenant: str, job_ids: Sequence[str]) -> None:
+    """Batch-queue jobs go onto their tenant's list, whence they reach the batch queue in
+    turn with other tenants' (promptq/holds.py); a failure is left to the relay."""
+    try:
+        holds.publish(settings.redis_url, settings.redis_prefix, settings.batch_queue_depth, tenant, job_ids)
+    except Exception:
+        log.warning("publishing %d jobs failed; the relay will publish them", len(job_ids), exc_info=True)
+
+
+def start_batch(settings: Settings, batch_id: str, tenant: str, job_ids: Sequence[str]) -> None:
     """Set the batch's countdown (promptq/batch_progress.py), then publish its jobs."""
     try:
-        batch_progress.start(settings.redis_url, settings.redis_prefix, batch_id, len(jobs))
+        batch_progress.start(settings.redis_url, settings.redis_prefix, batch_id, len(job_ids))
     except Exception:  # a hint: without it every finishing job asks the store
         log.warning("could not set the countdown of batch %s", batch_id, exc_info=True)
-    publish(settings, jobs)
+    publish_batch_queue(settings, tenant, job_ids)
 
 
 def cancel_open_jobs(session: Session, *conditions: Any) -> list[Job]:

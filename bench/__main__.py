@@ -2,7 +2,7 @@
 BENCHMARKS.md at the repository root.
 
 Scenarios, in order: throughput, breakdown, overhead, bulk, resources (promptq against baselines),
-then chaos, ratelimit, crash, backlog, webhooks when those modules exist. Each module exposes
+then chaos, ratelimit, crash, backlog, webhooks, fairness when those modules exist. Each module exposes
 `run(quick: bool) -> list[Row]`. `--quick` is a smoke test (~3 minutes, one run per
 figure); the full run takes ≤ 20 minutes on 2 cores and repeats every figure ≥ 3 times.
 Per-run data, process logs and profiles go to /tmp/promptq-bench/<time>/
@@ -22,7 +22,7 @@ from bench import report
 from bench.report import Row
 
 SCENARIOS = ("throughput", "breakdown", "overhead", "bulk", "resources", "chaos", "ratelimit", "crash",
-             "backlog", "webhooks")
+             "backlog", "webhooks", "fairness")
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -23,6 +23,7 @@ import requests
 from bench import harness as h
 from bench import pyspy
 from bench.report import Row
+from promptq.holds import hold_queue
 
 TARGET_S = 3.0
 DOC_CHARS = 500
@@ -81,7 +82,8 @@ def _send_task_loop(n: int, tag: str) -> float:
 
 
 def _queued(client: redis.Redis, prefix: str) -> int:
-    return int(client.llen(f"{prefix}:celery:batch"))
+    """Messages published: in the batch queue, or in the tenant's list (promptq/holds.py)."""
+    return sum(int(client.llen(f"{prefix}:celery:{queue}")) for queue in ("batch", hold_queue("dev")))
 
 
 def run(quick: bool) -> list[Row]:

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # Finished jobs' input, result, metadata and webhook payloads are erased this many
     # days after they finished (the relay sweeps); 0: kept until DELETE /v1/jobs/{id}.
     retention_days: float = Field(0.0, ge=0.0, le=36_500.0)
+    # Messages the shared batch queue holds; a tenant's others wait in a list of its own,
+    # moved in round-robin between tenants (promptq/holds.py), so none waits behind more.
+    batch_queue_depth: int = Field(1000, ge=1, le=100_000)
     # Waits up to this many seconds ride in a broker message (countdown); longer ones
     # are parked in the store with a not-before time and re-published by the relay.
     max_countdown_s: float = 300.0

@@ -59,10 +59,12 @@ def _refuse_a_database_not_at_head(**_: object) -> None:
 
 @worker_ready.connect
 def _start_relay(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
+    from promptq.workers.refill import start_refill_thread
     from promptq.workers.relay import start_relay_thread
     from promptq.workers.runtime import get_runtime
 
     start_relay_thread(get_runtime())
+    start_refill_thread(get_runtime())
 
 
 @worker_process_init.connect
@@ -75,9 +77,11 @@ def _fresh_runtime_after_fork(**_: object) -> None:
 
 @worker_shutdown.connect
 def _stop_relay(**_: object) -> None:
+    from promptq.workers.refill import stop_refill_thread
     from promptq.workers.relay import stop_relay_thread
 
     stop_relay_thread()
+    stop_refill_thread()
     _write_what_is_queued()
 
 

@@ -17,7 +17,7 @@ from promptq.store import deliveries
 from promptq.store.batches import batch_public
 from promptq.store.models import Batch, Job, utcnow
 from promptq.store.public import BatchPublic, JobPublic
-from promptq.store.status import BatchStatus, JobStatus
+from promptq.store.status import BatchStatus, JobStatus, Priority
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=documented(401, 422, 503))
 
@@ -40,14 +40,15 @@ def create_batch(body: BatchCreate, tenant: TenantDep, session: SessionDep, sett
             seen.add(doc.custom_id)
     batch = submission.batch_row(tenant, task, len(body.documents), webhook_url, body.priority)
     session.add(batch)
-    rows = [submission.job_row(tenant=tenant, task=task, text=doc.text, priority=body.priority,
+    # Documents ride the batch queue whatever `priority` says: it cannot put 10,000 of
+    # them in front of other tenants' single jobs.
+    rows = [submission.job_row(tenant=tenant, task=task, text=doc.text, priority=Priority.BATCH,
                                webhook_url=webhook_url, metadata=doc.metadata, batch_id=batch.id,
                                custom_id=doc.custom_id)
             for doc in body.documents]
     submission.insert_jobs(session, rows)
     session.commit()
-    background.add_task(submission.start_batch, settings, batch.id,
-                       [(r["id"], str(body.priority)) for r in rows])
+    background.add_task(submission.start_batch, settings, batch.id, tenant, [r["id"] for r in rows])
     return batch_public(session, batch)
 
 

@@ -27,7 +27,7 @@ from promptq.settings import Settings
 from promptq.store import erase
 from promptq.store.models import Job
 from promptq.store.public import JobPublic
-from promptq.store.status import JobStatus
+from promptq.store.status import JobStatus, Priority
 from promptq.store.text import transcript
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,10 @@ def create_job(body: JobCreate, tenant: TenantDep, session: SessionDep, settings
         if existing is None:
             raise
         return _same_request_or_409(existing, body.task, text)
-    background.add_task(submission.publish, settings, [(row["id"], str(body.priority))])
+    if body.priority == Priority.BATCH:  # in turn with other tenants' (promptq/holds.py)
+        background.add_task(submission.publish_batch_queue, settings, tenant, [row["id"]])
+    else:
+        background.add_task(submission.publish, settings, [(row["id"], str(body.priority))])
     job = session.get(Job, row["id"])
     assert job is not None
     return JobPublic.of(job)
