@@ -37,7 +37,8 @@ def relay_once(rt: Runtime, still_held: Callable[[], bool] = lambda: True) -> tu
     jobs.requeue_lapsed(rt.engine)
     now = clock.now(rt.engine)
     cutoffs = frontier.lost_cutoffs(rt.redis, settings.redis_prefix, [str(p) for p in Priority], now,
-                                    settings.relay_stale_s, lambda job_id: jobs.dispatched_at_of(rt.engine, job_id))
+                                    settings.relay_stale_s, lambda job_id: jobs.dispatched_at_of(rt.engine, job_id),
+                                    lambda ids, tail_ids: jobs.dispatch_times(rt.engine, ids, tail_ids))
     if not still_held():
         return 0, 0
     due = jobs.due_for_relay(rt.engine, now=now, stale_s=settings.relay_stale_s, lost_before=cutoffs)
