@@ -350,8 +350,8 @@ def dispatch_times(engine: Engine, ids: Sequence[str],
 
 
 def due_for_relay(engine: Engine, *, now: datetime, stale_s: float, lost_before: Mapping[str, datetime | None],
-                  limit: int = 1000) -> list[tuple[str, str]]:
-    """(job id, priority) of queued jobs to publish again, marking them dispatched at `now`
+                  limit: int = 1000) -> list[tuple[str, str, str]]:
+    """(job id, priority, tenant) of queued jobs to publish again, marking them dispatched at `now`
     (the database's time, store/clock.py).
 
     - parked jobs (no message) whose not_before has passed;
@@ -367,11 +367,11 @@ def due_for_relay(engine: Engine, *, now: datetime, stale_s: float, lost_before:
     if lost:
         due.append(and_(or_(*lost), or_(JOBS.c.not_before.is_(None), JOBS.c.not_before < stale)))
     with engine.begin() as conn:
-        rows = conn.execute(select(JOBS.c.id, JOBS.c.priority)
+        rows = conn.execute(select(JOBS.c.id, JOBS.c.priority, JOBS.c.tenant_id)
                             .where(JOBS.c.status == JobStatus.QUEUED, or_(*due)).limit(limit)).all()
         if rows:
             conn.execute(update(JOBS).where(JOBS.c.id.in_([r[0] for r in rows])).values(dispatched_at=now))
-        return [(r[0], str(r[1])) for r in rows]
+        return [(r[0], str(r[1]), r[2]) for r in rows]
 
 
 TOO_MANY_RUNS = "too_many_runs"

@@ -141,6 +141,21 @@ def test_an_older_message_inside_the_batch_queue_is_not_judged_lost(rt) -> None:
     assert rt.published == []
 
 
+def test_a_lost_batch_message_is_published_again_into_its_tenants_hold_list(rt) -> None:
+    now = clock.now(rt.engine)
+    # taken by a worker that died: in neither the batch queue nor acme's hold list...
+    lost = queued_jobs(rt.engine, 3, dispatched_at=now - timedelta(minutes=3))
+    # ...while beta's later jobs still wait, in its hold list and in the batch queue
+    hold(rt, "beta", queued_jobs(rt.engine, 4, tenant_id="beta", dispatched_at=now - timedelta(minutes=2)))
+    for job_id in queued_jobs(rt.engine, 2, tenant_id="beta", dispatched_at=now - timedelta(minutes=2)):
+        push(rt.redis, rt.settings.redis_prefix, "batch", job_id)
+    wait_until(lambda: relay.relay_once(rt)[0] or rt.published, timeout_s=30, interval_s=0.2,
+               what="the lost messages to be published again")
+    passes(rt, 2 * rt.settings.relay_stale_s)
+    assert sorted(rt.published) == sorted(lost)
+    assert set(rt.queues) == {holds.hold_queue("acme")}  # their turn is taken again, after beta's
+
+
 def test_no_batch_mark_while_the_batch_queue_is_too_long_to_read(rt, monkeypatch) -> None:
     monkeypatch.setattr(frontier, "SCAN_LIMIT", 3, raising=False)
     now = clock.now(rt.engine)
@@ -218,6 +233,16 @@ def test_mark(tail_dispatched_at, empty, expected) -> None:
 ])
 def test_batch_mark(scanned, queued_min, tails, expected) -> None:
     assert frontier.batch_mark(T, scanned, queued_min, tails) == expected
+
+
+@pytest.mark.parametrize(("due", "direct", "held"), [
+    ([], [], {}),
+    ([("j1", "interactive", "acme")], [("j1", "interactive")], {}),
+    ([("j1", "batch", "acme"), ("j2", "batch", "beta"), ("j3", "interactive", "acme"), ("j4", "batch", "acme")],
+     [("j3", "interactive")], {"acme": ["j1", "j4"], "beta": ["j2"]}),
+])
+def test_routes(due, direct, held) -> None:
+    assert relay.routes(due) == (direct, held)
 
 
 @pytest.mark.parametrize(("mark_then", "stale_s", "expected"), [
