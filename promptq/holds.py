@@ -33,6 +33,11 @@ def _broker(prefix: str) -> str:
     return f"{prefix}:celery:"  # celeryconfig's global_keyprefix
 
 
+def hold_list_key(prefix: str, tenant: str) -> str:
+    """The Redis key of a tenant's list (with tenant "": the prefix of every such key)."""
+    return _broker(prefix) + hold_queue(tenant)
+
+
 def keys(prefix: str) -> list[str]:
     """The script's KEYS: the batch queue, the set of tenants with a list, the rotation."""
     return [_broker(prefix) + BATCH_QUEUE, _broker(prefix) + "batch.holders", _broker(prefix) + "batch.turn"]
@@ -87,7 +92,7 @@ def _client(url: str) -> redis.Redis:
 
 def move(client: redis.Redis, prefix: str, depth: int) -> int:
     """Refill the batch queue from the tenants' lists up to `depth`; returns how many moved."""
-    return int(client.eval(_MOVE, 3, *keys(prefix), depth, _broker(prefix) + hold_queue(""), hold_queue("")))
+    return int(client.eval(_MOVE, 3, *keys(prefix), depth, hold_list_key(prefix, ""), hold_queue("")))
 
 
 def publish(redis_url: str, prefix: str, depth: int, tenant: str, job_ids: Sequence[str]) -> int:
@@ -95,6 +100,7 @@ def publish(redis_url: str, prefix: str, depth: int, tenant: str, job_ids: Seque
     each pipeline of them (so a batch starts as soon as the first are out, when the queue
     has room); returns how many were published."""
     client, count = _client(redis_url), 0
+    client.sadd(keys(prefix)[1], tenant)  # before the messages too: the relay reads the holders' lists
     for i in range(0, len(job_ids), dispatch.PUBLISH_BATCH):
         count += dispatch.publish_jobs(redis_url, [(job_id, hold_queue(tenant))
                                                    for job_id in job_ids[i:i + dispatch.PUBLISH_BATCH]])

@@ -337,15 +337,27 @@ def dispatched_at_of(engine: Engine, job_id: str) -> datetime | None:
         return conn.execute(select(JOBS.c.dispatched_at).where(JOBS.c.id == job_id)).scalar()
 
 
+def dispatch_times(engine: Engine, ids: Sequence[str],
+                   each_ids: Sequence[str]) -> tuple[datetime | None, dict[str, datetime | None]]:
+    """The lowest dispatch among the jobs `ids` (None: none known), and the dispatch of
+    each of `each_ids` (absent: unknown job); one connection, two indexed reads."""
+    with engine.connect() as conn:
+        lowest = (conn.execute(select(func.min(JOBS.c.dispatched_at)).where(JOBS.c.id.in_(ids))).scalar()
+                  if ids else None)
+        each = dict(conn.execute(select(JOBS.c.id, JOBS.c.dispatched_at).where(JOBS.c.id.in_(each_ids))).all()
+                    if each_ids else [])
+    return lowest, each
+
+
 def due_for_relay(engine: Engine, *, now: datetime, stale_s: float, lost_before: Mapping[str, datetime | None],
-                  limit: int = 1000) -> list[tuple[str, str]]:
-    """(job id, priority) of queued jobs to publish again, marking them dispatched at `now`
+                  limit: int = 1000) -> list[tuple[str, str, str]]:
+    """(job id, priority, tenant) of queued jobs to publish again, marking them dispatched at `now`
     (the database's time, store/clock.py).
 
     - parked jobs (no message) whose not_before has passed;
     - jobs whose message is evidently lost: published before `lost_before[queue]`
-      (workers/frontier.py: the message left its queue's list long ago, yet the job was
-      never claimed), and more than `stale_s` past their not_before. A job whose message
+      (workers/frontier.py: the message left Redis long ago, yet the job was never
+      claimed), and more than `stale_s` past their not_before. A job whose message
       still waits in a long queue is not published again.
     """
     stale = now - timedelta(seconds=stale_s)
@@ -355,11 +367,11 @@ def due_for_relay(engine: Engine, *, now: datetime, stale_s: float, lost_before:
     if lost:
         due.append(and_(or_(*lost), or_(JOBS.c.not_before.is_(None), JOBS.c.not_before < stale)))
     with engine.begin() as conn:
-        rows = conn.execute(select(JOBS.c.id, JOBS.c.priority)
+        rows = conn.execute(select(JOBS.c.id, JOBS.c.priority, JOBS.c.tenant_id)
                             .where(JOBS.c.status == JobStatus.QUEUED, or_(*due)).limit(limit)).all()
         if rows:
             conn.execute(update(JOBS).where(JOBS.c.id.in_([r[0] for r in rows])).values(dispatched_at=now))
-        return [(r[0], str(r[1])) for r in rows]
+        return [(r[0], str(r[1]), r[2]) for r in rows]
 
 
 TOO_MANY_RUNS = "too_many_runs"

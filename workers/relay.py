@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from promptq import dispatch, keys
+from promptq import dispatch, holds, keys
 from promptq.store import batches, clock, deliveries, erase, jobs
 from promptq.store.status import Priority
 from promptq.workers import frontier
@@ -37,12 +37,16 @@ def relay_once(rt: Runtime, still_held: Callable[[], bool] = lambda: True) -> tu
     jobs.requeue_lapsed(rt.engine)
     now = clock.now(rt.engine)
     cutoffs = frontier.lost_cutoffs(rt.redis, settings.redis_prefix, [str(p) for p in Priority], now,
-                                    settings.relay_stale_s, lambda job_id: jobs.dispatched_at_of(rt.engine, job_id))
+                                    settings.relay_stale_s, lambda job_id: jobs.dispatched_at_of(rt.engine, job_id),
+                                    lambda ids, tail_ids: jobs.dispatch_times(rt.engine, ids, tail_ids))
     if not still_held():
         return 0, 0
     due = jobs.due_for_relay(rt.engine, now=now, stale_s=settings.relay_stale_s, lost_before=cutoffs)
-    if due:
-        dispatch.publish_jobs(settings.redis_url, due)
+    direct, held = routes(due)
+    if direct:
+        dispatch.publish_jobs(settings.redis_url, direct)
+    for tenant, job_ids in held.items():  # back through the tenant's list: they take their turn again
+        holds.publish(settings.redis_url, settings.redis_prefix, settings.batch_queue_depth, tenant, job_ids)
     if not still_held():
         return len(due), 0
     due_deliveries = deliveries.due_for_relay(rt.engine, now=now, stale_s=settings.relay_stale_s)
@@ -53,6 +57,19 @@ def relay_once(rt: Runtime, still_held: Callable[[], bool] = lambda: True) -> tu
     if settings.retention_days and still_held():
         purge(rt)
     return len(due), len(due_deliveries)
+
+
+def routes(due: Sequence[tuple[str, str, str]]) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
+    """Where to publish (job id, priority, tenant): (job id, queue) pairs published directly,
+    and per tenant the batch-queue jobs that go through its hold list (promptq/holds.py)."""
+    direct: list[tuple[str, str]] = []
+    held: dict[str, list[str]] = {}
+    for job_id, priority, tenant in due:
+        if priority == holds.BATCH_QUEUE:
+            held.setdefault(tenant, []).append(job_id)
+        else:
+            direct.append((job_id, priority))
+    return direct, held
 
 
 def purge(rt: Runtime) -> int:

@@ -15,7 +15,7 @@ import pytest
 import redis
 from sqlalchemy import update
 
-from promptq import dispatch, keys
+from promptq import dispatch, holds, keys
 from promptq.launch import forget_redis_prefix
 from promptq.settings import Settings
 from promptq.store import clock, jobs
@@ -48,17 +48,19 @@ def rt(own_database: str, client: redis.Redis, monkeypatch: pytest.MonkeyPatch) 
     (`rt.published`) and pushed onto its queue lists as the broker would."""
     prefix = f"pqrelay-{uuid.uuid4().hex[:8]}"
     published: list[str] = []
+    queues: list[str] = []
 
     def publish(_url: str, due: list[tuple[str, str]]) -> int:
         for job_id, queue in due:
             push(client, prefix, queue, job_id)
             published.append(job_id)
+            queues.append(queue)
         return len(due)
 
     monkeypatch.setattr(dispatch, "publish_jobs", publish)
     runtime = SimpleNamespace(
         settings=Settings(database_url=own_database, redis_prefix=prefix, relay_stale_s=1.0),
-        engine=engine_for(own_database), redis=client, published=published)
+        engine=engine_for(own_database), redis=client, published=published, queues=queues)
     yield runtime
     forget_redis_prefix(REDIS_URL, prefix)
     close_open_jobs(runtime.engine)
@@ -109,6 +111,76 @@ def test_a_message_lost_with_a_worker_is_published_again_and_only_it(rt) -> None
     assert sorted(rt.published) == sorted(lost)
 
 
+def hold(rt: SimpleNamespace, tenant: str, job_ids: list[str]) -> None:
+    """Messages waiting in a tenant's hold list (oldest first out), as holds.publish leaves them."""
+    for job_id in job_ids:
+        push(rt.redis, rt.settings.redis_prefix, holds.hold_queue(tenant), job_id)
+    rt.redis.sadd(holds.keys(rt.settings.redis_prefix)[1], tenant)
+
+
+def test_a_backlog_held_in_its_tenants_list_longer_than_the_stale_time_is_not_published_again(rt) -> None:
+    now = clock.now(rt.engine)
+    # acme's batch waits in its hold list, two minutes old, while beta's newer jobs fill the batch queue
+    held = queued_jobs(rt.engine, 20, dispatched_at=now - timedelta(minutes=2))
+    hold(rt, "acme", held)
+    for job_id in queued_jobs(rt.engine, 5, tenant_id="beta", dispatched_at=now - timedelta(seconds=30)):
+        push(rt.redis, rt.settings.redis_prefix, "batch", job_id)
+    passes(rt, 3 * rt.settings.relay_stale_s)
+    assert rt.published == []
+    assert rt.redis.llen(holds.hold_list_key(rt.settings.redis_prefix, "acme")) == 20
+
+
+def test_an_older_message_inside_the_batch_queue_is_not_judged_lost(rt) -> None:
+    now = clock.now(rt.engine)
+    # beta's newer message at the tail (next to go); acme's older ones, moved in after it, inside
+    [newer] = queued_jobs(rt.engine, 1, tenant_id="beta", dispatched_at=now - timedelta(minutes=1))
+    older = queued_jobs(rt.engine, 5, dispatched_at=now - timedelta(minutes=2))
+    for job_id in [newer, *older]:
+        push(rt.redis, rt.settings.redis_prefix, "batch", job_id)
+    passes(rt, 3 * rt.settings.relay_stale_s)
+    assert rt.published == []
+
+
+def test_a_lost_batch_message_is_published_again_into_its_tenants_hold_list(rt) -> None:
+    now = clock.now(rt.engine)
+    # taken by a worker that died: in neither the batch queue nor acme's hold list...
+    lost = queued_jobs(rt.engine, 3, dispatched_at=now - timedelta(minutes=3))
+    # ...while beta's later jobs still wait, in its hold list and in the batch queue
+    hold(rt, "beta", queued_jobs(rt.engine, 4, tenant_id="beta", dispatched_at=now - timedelta(minutes=2)))
+    for job_id in queued_jobs(rt.engine, 2, tenant_id="beta", dispatched_at=now - timedelta(minutes=2)):
+        push(rt.redis, rt.settings.redis_prefix, "batch", job_id)
+    wait_until(lambda: relay.relay_once(rt)[0] or rt.published, timeout_s=30, interval_s=0.2,
+               what="the lost messages to be published again")
+    passes(rt, 2 * rt.settings.relay_stale_s)
+    assert sorted(rt.published) == sorted(lost)
+    assert set(rt.queues) == {holds.hold_queue("acme")}  # their turn is taken again, after beta's
+
+
+def test_no_batch_mark_while_the_batch_queue_is_too_long_to_read(rt, monkeypatch) -> None:
+    monkeypatch.setattr(frontier, "SCAN_LIMIT", 3, raising=False)
+    now = clock.now(rt.engine)
+    lost = queued_jobs(rt.engine, 1, dispatched_at=now - timedelta(minutes=3))
+    for job_id in queued_jobs(rt.engine, 4, dispatched_at=now - timedelta(minutes=2)):
+        push(rt.redis, rt.settings.redis_prefix, "batch", job_id)
+    passes(rt, 3 * rt.settings.relay_stale_s)
+    assert rt.published == []  # no mark, so nothing judged lost: later, once the queue is shorter
+    rt.redis.rpop(keys.broker_queue(rt.settings.redis_prefix, "batch"))
+    wait_until(lambda: relay.relay_once(rt)[0] or rt.published, timeout_s=30, interval_s=0.2,
+               what="the lost message to be published again")
+    assert rt.published == lost
+
+
+def test_dispatch_times(rt) -> None:
+    now = clock.now(rt.engine)
+    first, second = queued_jobs(rt.engine, 2, dispatched_at=now - timedelta(minutes=2))
+    with rt.engine.begin() as conn:
+        conn.execute(update(Job).where(Job.id == second).values(dispatched_at=now - timedelta(minutes=1)))
+    lowest, each = jobs.dispatch_times(rt.engine, [first, second, "job_unknown"], [second, "job_unknown"])
+    assert abs(lowest - (now - timedelta(minutes=2))) < timedelta(seconds=1)
+    assert set(each) == {second} and abs(each[second] - (now - timedelta(minutes=1))) < timedelta(seconds=1)
+    assert jobs.dispatch_times(rt.engine, [], []) == (None, {})
+
+
 def test_a_job_whose_message_never_reached_an_empty_queue_is_published(rt) -> None:
     [job_id] = queued_jobs(rt.engine, 1, dispatched_at=clock.now(rt.engine))
     assert relay.relay_once(rt) == (0, 0)  # no mark old enough yet: nothing is judged lost
@@ -148,6 +220,29 @@ def test_tail_job_id(raw, job_id) -> None:
 ])
 def test_mark(tail_dispatched_at, empty, expected) -> None:
     assert frontier.mark(T, tail_dispatched_at, empty) == expected
+
+
+@pytest.mark.parametrize(("scanned", "queued_min", "tails", "expected"), [
+    (True, None, [], T),                                             # all empty: the pass's time
+    (True, T - timedelta(minutes=5), [], T - timedelta(minutes=5)),  # the queue's lowest dispatch
+    (True, T - timedelta(minutes=5), [T - timedelta(minutes=9), T - timedelta(minutes=1)],
+     T - timedelta(minutes=9)),                                      # an older tenant's held message
+    (True, None, [T - timedelta(minutes=2)], T - timedelta(minutes=2)),  # only held messages
+    (True, T - timedelta(minutes=5), [None], None),                  # a held message of an unknown job
+    (False, T - timedelta(minutes=5), [], None),                     # the queue was too long to read
+])
+def test_batch_mark(scanned, queued_min, tails, expected) -> None:
+    assert frontier.batch_mark(T, scanned, queued_min, tails) == expected
+
+
+@pytest.mark.parametrize(("due", "direct", "held"), [
+    ([], [], {}),
+    ([("j1", "interactive", "acme")], [("j1", "interactive")], {}),
+    ([("j1", "batch", "acme"), ("j2", "batch", "beta"), ("j3", "interactive", "acme"), ("j4", "batch", "acme")],
+     [("j3", "interactive")], {"acme": ["j1", "j4"], "beta": ["j2"]}),
+])
+def test_routes(due, direct, held) -> None:
+    assert relay.routes(due) == (direct, held)
 
 
 @pytest.mark.parametrize(("mark_then", "stale_s", "expected"), [
