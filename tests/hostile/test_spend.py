@@ -117,7 +117,14 @@ def test_a_call_cut_by_a_dead_worker_stays_in_the_ledger_as_unknown_with_its_est
     # Swept soon after the bound (more than call timeout 5 s + lease 6 s).
     replacement = WorkerProcess({**stack.env, "PROMPTQ_LEDGER_UNSETTLED_S": "12"},
                                 stack.tmp / "spend-replacement.log", name="spend-replacement")
-    stack.workers.append(replacement)
+    try:
+        _check_the_cut_call_is_kept(stack, sim, job_id, before)
+    finally:  # the session's stack gets back a worker with its usual settings and name
+        replacement.stop()
+        stack.start_worker("main")
+
+
+def _check_the_cut_call_is_kept(stack, sim, job_id: str, before: int) -> None:
     wait_until(lambda: job(stack, job_id).status == JobStatus.SUCCEEDED, timeout_s=90,
                what="the job to finish on the replacement worker")
     wait_until(lambda: [r.outcome for r in ledger(stack, job_id)] == ["unknown", "ok"], timeout_s=60,
