@@ -194,7 +194,7 @@ def test_a_resolver_that_hangs_gives_a_422_at_submit_and_holds_few_threads(monke
     monkeypatch.setattr(socket, "getaddrinfo", hanging)
     answers: list[requests.Response] = []
     try:
-        with TestClient(create_app(Settings(database_url=f"sqlite:///{tmp_path / 'dns.db'}"))) as api:
+        with fresh_database("sqlite", tmp_path) as url, TestClient(create_app(Settings(database_url=url))) as api:
             def submit(i: int) -> None:
                 answers.append(api.post("/v1/jobs", headers=bearer(), json={
                     "task": "job_posting_extraction", "input": {"text": TEXT},

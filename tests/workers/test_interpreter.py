@@ -4,11 +4,14 @@ than CPython's defaults, and still frees cyclic garbage on its own."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from support import fresh_database
 
 # argv: "tune GC SWITCH" calls tune_interpreter(GC, SWITCH); "worker-start" sends Celery's
 # worker_init, as a starting worker does, with the settings' defaults. Then: make 200,000
@@ -39,14 +42,15 @@ TUNED_PROCESS = textwrap.dedent("""
 """)
 
 
-def tuned(*how: str) -> dict:
+def tuned(*how: str, env: dict[str, str] | None = None) -> dict:
     out = subprocess.run([sys.executable, "-c", TUNED_PROCESS, *how], capture_output=True, text=True,
-                         timeout=60, check=True)
+                         timeout=60, check=True, env=env)
     return json.loads(out.stdout)
 
 
-def test_a_starting_worker_takes_the_settings_gc_threshold_and_switch_interval() -> None:
-    seen = tuned("worker-start")
+def test_a_starting_worker_takes_the_settings_gc_threshold_and_switch_interval(tmp_path) -> None:
+    with fresh_database("sqlite", tmp_path) as url:  # a starting worker checks its database
+        seen = tuned("worker-start", env={**os.environ, "PROMPTQ_DATABASE_URL": url})
     assert seen["threshold"] == [50_000, 10, 10]  # PROMPTQ_WORKER_GC_THRESHOLD; CPython's 10, 10 kept
     assert seen["switch_s"] == pytest.approx(0.05)  # PROMPTQ_WORKER_SWITCH_INTERVAL_S
 

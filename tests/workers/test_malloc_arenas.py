@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from support import fresh_database
 
 from promptq.workers.malloc_arenas import limit_malloc_arenas
 
@@ -39,9 +42,9 @@ THREADS_ALLOCATING = textwrap.dedent("""
 glibc = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 
 
-def arenas_after_threads(*how: str) -> tuple[str, int]:
+def arenas_after_threads(*how: str, env: dict[str, str] | None = None) -> tuple[str, int]:
     out = subprocess.run([sys.executable, "-c", THREADS_ALLOCATING, *how], capture_output=True,
-                         text=True, timeout=60, check=True)
+                         text=True, timeout=60, check=True, env=env)
     return out.stdout.strip(), sum(line.startswith("Arena ") for line in out.stderr.splitlines())
 
 
@@ -58,8 +61,10 @@ def test_without_a_limit_glibc_gives_busy_threads_arenas_of_their_own() -> None:
 
 
 @glibc
-def test_a_starting_worker_limits_itself_to_the_settings_arenas() -> None:
-    assert arenas_after_threads("worker-start") == ("", 2)  # PROMPTQ_WORKER_MALLOC_ARENAS: 2
+def test_a_starting_worker_limits_itself_to_the_settings_arenas(tmp_path) -> None:
+    with fresh_database("sqlite", tmp_path) as url:  # a starting worker checks its database
+        env = {**os.environ, "PROMPTQ_DATABASE_URL": url}
+        assert arenas_after_threads("worker-start", env=env) == ("", 2)  # PROMPTQ_WORKER_MALLOC_ARENAS: 2
 
 
 def test_zero_leaves_glibc_s_default() -> None:
