@@ -21,8 +21,8 @@ turns kombu's ack emulation off). The script needs RPOP with a count (Redis ≥ 
 an older Redis it fails once and the channel stays at one message per BRPOP. A worker
 killed holding messages loses them from the broker, however they were read: their
 jobs stay queued (or running, until their lease lapses) in the store, and the relay
-publishes them again (PROMPTQ_RELAY_STALE_S, PROMPTQ_JOB_LEASE_S). Measured with
-`python -m bench.ab` (figures in README's benchmark section).
+publishes them again (PROMPTQ_RELAY_STALE_S, PROMPTQ_JOB_LEASE_S).
+docs/decisions/0004-broker-intake-script.md.
 
 Headroom: Celery asks for as many messages as the worker has threads
 (concurrency × prefetch multiplier 1), so a thread that finishes waits until its ack
@@ -31,7 +31,7 @@ message has crossed the pool's queue. The channel holds `prefetch_headroom` × t
 many more (PROMPTQ_WORKER_PREFETCH_HEADROOM, 0.1: 220 for 200 threads), waiting in
 the pool's queue for the next free thread. The price: an interactive job can wait
 behind that many batch messages a worker has already taken (a multiplier of 2 would
-make it 200). Measured with `python -m bench.ab` (README's benchmark section).
+make it 200). docs/decisions/0005-prefetch-headroom.md.
 
 Selected by `broker_transport` in celeryconfig.py; the broker URL stays `redis://…`
 (Flower reads its scheme).

@@ -56,17 +56,12 @@ class Settings(BaseSettings):
     # a thread that finishes starts the next job at once. An interactive job can wait
     # behind that many batch messages already taken.
     worker_prefetch_headroom: float = Field(0.1, ge=0.0, le=1.0)
-    # glibc malloc arenas a worker process may use (0: glibc's default, 8 per core). glibc
-    # gives a thread that allocates while others hold the arenas a new one, up to that
-    # default: 200 busy threads end up spread over 16 arenas on 2 cores, each holding
-    # freed memory of its own (bench/ resources, 3 runs each: peak RSS at 200 calls in
-    # flight 359–368 MB without the limit, 329–348 MB with 2; noisy, see README).
+    # glibc malloc arenas a worker process may use (0: glibc's default, 8 per core), so
+    # 200 threads do not spread the heap over 16 arenas (docs/decisions/0008-malloc-arenas.md).
     worker_malloc_arenas: int = Field(2, ge=0, le=64)
     # Container allocations between two collections of the GC's youngest generation
     # (0: CPython's 700), and how long a thread may hold the GIL before a waiting one
-    # claims it, seconds (0: CPython's 0.005). CPython's values cost a worker of 200
-    # threads an eighth of its CPU in collections and forced GIL hand-overs
-    # (workers/interpreter.py; bench.ab, both orders: see README).
+    # claims it, seconds (0: CPython's 0.005); docs/decisions/0007-interpreter-gc-and-switch-interval.md.
     worker_gc_threshold: int = Field(50_000, ge=0, le=10_000_000)
     worker_switch_interval_s: float = Field(0.05, ge=0.0, le=1.0)
     # Celery task events (received/started/succeeded, 3 broker messages per job) for

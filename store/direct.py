@@ -2,9 +2,8 @@
 
 A job's claim is one UPDATE … RETURNING, one round trip, but through SQLAlchemy's
 Connection it costs twice the CPU it costs on the driver's cursor: execution options,
-the statement's cache key walked on every call, parameter and row objects. Measured
-on one thread against PostgreSQL, 2026-11-28 (AMD EPYC): 580–970 µs of CPU per claim
-through `Connection.execute`, 290–600 µs here. The statement is still SQLAlchemy's:
+the statement's cache key walked on every call, parameter and row objects
+(docs/decisions/0002-claim-on-the-driver-cursor.md). The statement is still SQLAlchemy's:
 compiled by the engine's dialect, its values converted by the columns' own bind and
 result processors (enums stored by name, JSON, SQLite's datetimes), and driver errors
 raised as SQLAlchemy's DBAPIError, as the rest of the store raises them.

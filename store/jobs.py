@@ -112,9 +112,9 @@ _INSERT_LEDGER = insert(LEDGER)
 _FINISH = update(JOBS).where(_OWNED).values(**_finished(_p)).returning(*WEBHOOK_COLUMNS)
 # PostgreSQL: the terminal UPDATEs of a whole finish group as one statement, each
 # parameter of _FINISH one array, unnested into rows `v` and joined on the job id.
-# Measured (one thread, finish_many with ledger and outbox rows, per finish): 256 → 162 µs
-# in groups of 10, 352 → 296 µs in groups of 3, but 513 → 604 µs alone — hence
-# GROUP_STATEMENT_MIN. SQLite (no arrays) runs one _FINISH per job.
+# Cheaper per finish in groups of three or more, dearer alone, hence GROUP_STATEMENT_MIN
+# (docs/decisions/0001-group-commit-claims-and-finishes.md). SQLite (no arrays) runs one
+# _FINISH per job.
 GROUP_STATEMENT_MIN = 3
 CLAIM_GROUP_MIN = 2  # two claims in one statement already cost less than apart (workers/claimer.py)
 _GROUP_COLUMNS: dict[str, Any] = {"job_id": String, "token": String, **_FINISHED, **dict(_USAGE.values())}

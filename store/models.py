@@ -174,8 +174,7 @@ class LedgerLine(SQLModel):
     a ledger row's values before it is stored (every column but the id).
 
     A worker builds one per provider call: this plain model costs about a tenth of the
-    CPU of the table model LedgerEntry (SQLAlchemy's attribute instrumentation): 13 against
-    141 µs each, one thread, Intel Xeon, 2026-11-28.
+    CPU of the table model LedgerEntry (docs/decisions/0013-plain-rows-on-the-hot-path.md).
     """
 
     tenant_id: str = Field(max_length=64)

@@ -7,12 +7,8 @@ at once and a statement's fixed CPU paid per job. Messages reach a busy worker i
 bursts (a read takes up to half of what waits), so claims arrive together: one thread
 makes them in one statement per group (`claim_many`, workers/group_commit.py), and
 each job's thread waits for its own claim, as it waited for its own statement before.
-At rest a claim is made at once, alone, as before.
-
-Measured, 2026-12-04, 2 cores (Intel Xeon), PostgreSQL: one thread, CPU per claim
-194–206 µs alone, 120–137 µs in groups of 2, 56–62 of 5, 33–40 of 10 (hence
-CLAIM_GROUP_MIN = 2); `python -m bench.ab`, 5 runs of 1,500 jobs at 0 s latency,
-grouped claims against each thread's own: 1.31× the jobs/s, 0.84× the CPU per job.
+At rest a claim is made at once, alone, as before
+(docs/decisions/0001-group-commit-claims-and-finishes.md).
 """
 
 from __future__ import annotations

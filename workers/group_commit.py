@@ -33,10 +33,8 @@ class _Waiter(Generic[R]):
 
     A lock taken at birth and released by `set`: the caller's `wait` blocks on it
     without holding the GIL. Cheaper than a Future (a Condition, its lock and a waiter
-    lock per wait, a notify_all), which a worker pays twice per job (claim and finish):
-    in a profile at saturation those waits held the GIL ~0.16 ms per job, and
-    `python -m bench.ab` (7 runs of 1,500 jobs at 0 s latency, Future against this)
-    gave 1.065× the jobs/s and 0.952× the CPU per job (lower CPU in 6 of 7 pairs)."""
+    lock per wait, a notify_all), which a worker pays twice per job (claim and finish;
+    docs/decisions/0001-group-commit-claims-and-finishes.md)."""
 
     __slots__ = ("_done", "_result", "_error")
 

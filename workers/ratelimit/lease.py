@@ -1,10 +1,8 @@
 """Capacity a process takes from a shared bucket ahead of its calls (a lease).
 
 Reserving in the shared backend for every call costs each provider call a Redis
-round trip before it is sent; under load that round trip, made by one of a
-worker's 200 threads, costs several GIL hand-offs (measured: reserving per call
-against not limiting at all, `python -m bench.ab`, 5 runs of 1,500 jobs at 0 s
-latency: 0.935× the jobs/s, 1.04× the CPU per job). So a process takes a lease
+round trip before it is sent, and under load several GIL hand-offs
+(docs/decisions/0010-rate-limit-leases.md). So a process takes a lease
 instead: one reservation in the shared bucket for its calls of the next
 `lease_s` seconds, handed out locally, its corrections (settled usage, releases)
 kept locally, and what is left of it given back, with the provider's latest
