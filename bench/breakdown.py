@@ -165,7 +165,7 @@ def _child(n: int, hook_url: str) -> dict[str, Any]:
     def claim_params(job_id: str) -> dict[str, Any]:
         now = utcnow()
         return {"p_job_id": job_id, "p_due_by": now + timedelta(seconds=1), "p_token": uuid.uuid4().hex,
-                "p_lease_until": now + timedelta(seconds=30), "p_now": now}
+                "p_lease_s": 30.0, "p_now": now}
 
     ids = [row["id"] for row in rows(n, "sqla")]
     cpu0 = time.process_time()
