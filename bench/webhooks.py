@@ -16,61 +16,17 @@ A's batch, submit to completed.
 from __future__ import annotations
 
 import secrets
-import select
-import socket
-import threading
 import time
 
 import requests
 
 from bench.report import Row
 from bench.resilience_harness import log, stack
+from promptq.hostile_receiver import HostileServer, trickle
 from promptq.samples import job_posting
 
 B_JOBS = 20
 MAX_PER_HOST = 4  # the default of PROMPTQ_WEBHOOK_MAX_PER_HOST
-
-
-class Trickler:
-    """Answers every request one byte a second until the sender hangs up; counts the
-    connections open at once."""
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/hook"
-        self._lock = threading.Lock()
-        self.open = self.most_at_once = self.requests = 0
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with self._lock:
-            self.open += 1
-            self.requests += 1
-            self.most_at_once = max(self.most_at_once, self.open)
-        try:
-            while not self._stop.is_set():
-                if select.select([conn], [], [], 1.0)[0] and not conn.recv(65536):
-                    return  # the sender hung up
-                conn.sendall(b"H")
-        except OSError:
-            pass
-        finally:
-            with self._lock:
-                self.open -= 1
-            conn.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._listener.close()
 
 
 def run(quick: bool) -> list[Row]:
@@ -78,7 +34,7 @@ def run(quick: bool) -> list[Row]:
     concurrency = 50 if quick else 200
     key_a, key_b = "bench-" + secrets.token_hex(16), "bench-" + secrets.token_hex(16)
     scenario = f"webhook isolation, A: {documents}-doc batch to a 1 B/s receiver"
-    trickler = Trickler()
+    trickler = HostileServer(trickle)
     try:
         with stack("webhooks", extra_env={"PROMPTQ_API_KEYS": f"bench:{key_a},tenantb:{key_b}"}) as st:
             st.api_key = key_a
