@@ -211,17 +211,6 @@ def keep_progress(engine: Engine, claim_: Claim, progress: dict[str, Any]) -> No
         conn.execute(_KEEP_PROGRESS, {"p_job_id": claim_.job.id, "p_token": claim_.token, "p_progress": progress})
 
 
-def record_attempt(engine: Engine, claim_: Claim, entry: LedgerLine,
-                   progress: dict[str, Any] | None = None) -> None:
-    """One ledger row, and the job's running totals, in one transaction; with
-    `progress`, also the job's progress through its pieces, while the claim holds."""
-    with engine.begin() as conn:
-        conn.execute(_ADD_USAGE, _add_usage(conn, claim_.job.id, entry))
-        if progress is not None:
-            conn.execute(_KEEP_PROGRESS, {"p_job_id": claim_.job.id, "p_token": claim_.token,
-                                          "p_progress": progress})
-
-
 @dataclass(frozen=True)
 class Finish:
     """running → `status` for the holder of `claim`, with the last call's ledger row
